@@ -1,0 +1,20 @@
+"""Errors a user action can end with. Each carries a message fit to show as it is."""
+
+from __future__ import annotations
+
+from leaddesk.domain.validation import ValidationError
+
+
+class ServiceError(Exception):
+    """A refusal with a readable, one-line reason (never a traceback for the user)."""
+
+
+class NotFoundError(ServiceError, LookupError):
+    pass
+
+
+class ConflictError(ServiceError):
+    pass
+
+
+__all__ = ["ConflictError", "NotFoundError", "ServiceError", "ValidationError"]

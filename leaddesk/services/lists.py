@@ -1,0 +1,432 @@
+"""The three big lists (leads, contacts, accounts): ids in order, rows on demand.
+
+A view asks for the ordered ids of everything that matches (one narrow query, sorted and
+filtered in SQL) and then for the few rows it is painting. That keeps a 100,000-lead list
+instant without loading 100,000 ORM objects, and lets a sort or a search be one query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, literal, or_, select
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
+
+from leaddesk.services.records import display_name
+from leaddesk.store.database import Database
+from leaddesk.store.models import Account, Activity, Contact, Lead, Stage, User
+
+# --- leads -------------------------------------------------------------------------------
+
+LEAD_SORT_KEYS = ("name", "company", "topic", "score", "stars", "stage", "owner", "last_activity")
+
+
+@dataclass(frozen=True)
+class LeadQuery:
+    search: str = ""
+    stage: str | None = None
+    status: str | None = None
+    owner_id: int | None = None
+    owner_name: str | None = None
+    sales_ready: bool | None = None
+    contact_id: int | None = None
+    account_id: int | None = None
+    sort: str = "score"
+    descending: bool = True
+
+
+@dataclass(frozen=True)
+class LeadRow:
+    id: int
+    name: str
+    email: str | None
+    company: str | None
+    topic: str
+    score: int
+    stars: int
+    stage: str
+    stage_label: str
+    owner: str | None
+    last_activity_at: datetime | None
+    status: str
+    sales_ready: bool
+    source: str | None
+
+
+_LeadAccount = aliased(Account)
+
+
+def _lead_base(columns: Sequence[Any]) -> Select[Any]:
+    return (
+        select(*columns)
+        .select_from(Lead)
+        .outerjoin(Contact, Contact.id == Lead.contact_id)
+        .outerjoin(
+            _LeadAccount, _LeadAccount.id == func.coalesce(Lead.account_id, Contact.account_id)
+        )
+    )
+
+
+def _like(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _search_words(text: str) -> list[str]:
+    return [w for w in text.strip().lower().split() if w]
+
+
+def _lead_name_expr() -> ColumnElement[Any]:
+    full = func.trim(
+        func.coalesce(Contact.first_name, "") + literal(" ") + func.coalesce(Contact.last_name, "")
+    )
+    return func.lower(func.coalesce(func.nullif(full, ""), Contact.email, _LeadAccount.name, ""))
+
+
+def _lead_sort_column(key: str) -> ColumnElement[Any]:
+    if key == "name":
+        return _lead_name_expr()
+    if key == "company":
+        return func.lower(func.coalesce(_LeadAccount.name, ""))
+    if key == "topic":
+        return func.lower(Lead.topic)
+    if key in ("score", "stars"):
+        return Lead.score
+    if key == "stage":
+        return select(Stage.position).where(Stage.key == Lead.stage).scalar_subquery()
+    if key == "owner":
+        return func.lower(
+            func.coalesce(select(User.name).where(User.id == Lead.owner_id).scalar_subquery(), "")
+        )
+    if key == "last_activity":
+        return func.coalesce(Lead.last_activity_at, literal(datetime(1, 1, 1)))
+    raise ValueError(f"cannot sort leads by {key!r}")
+
+
+def _apply_lead_filters(query: Select[Any], q: LeadQuery) -> Select[Any]:
+    for word in _search_words(q.search):
+        pattern = _like(word)
+        query = query.where(
+            or_(
+                Contact.first_name.ilike(pattern, escape="\\"),
+                Contact.last_name.ilike(pattern, escape="\\"),
+                Contact.email.ilike(pattern, escape="\\"),
+                _LeadAccount.name.ilike(pattern, escape="\\"),
+                Lead.topic.ilike(pattern, escape="\\"),
+            )
+        )
+    if q.stage is not None:
+        query = query.where(Lead.stage == q.stage)
+    if q.status is not None:
+        query = query.where(Lead.status == q.status)
+    if q.owner_id is not None:
+        query = query.where(Lead.owner_id == q.owner_id)
+    if q.owner_name is not None:
+        query = query.where(
+            Lead.owner_id.in_(select(User.id).where(func.lower(User.name) == q.owner_name.lower()))
+        )
+    if q.sales_ready is not None:
+        query = query.where(Lead.sales_ready.is_(q.sales_ready))
+    if q.contact_id is not None:
+        query = query.where(Lead.contact_id == q.contact_id)
+    if q.account_id is not None:
+        query = query.where(
+            or_(Lead.account_id == q.account_id, Contact.account_id == q.account_id)
+        )
+    return query
+
+
+def lead_ids(db: Database, q: LeadQuery) -> list[int]:
+    """Ids of every matching lead in display order (ties broken by id, so stable)."""
+    column = _lead_sort_column(q.sort)
+    order = column.desc() if q.descending else column.asc()
+    tie = Lead.id.desc() if q.descending else Lead.id.asc()
+    query = _apply_lead_filters(_lead_base([Lead.id]), q).order_by(order, tie)
+    with db.reading() as session:
+        return list(session.scalars(query))
+
+
+def count_leads(db: Database, q: LeadQuery) -> int:
+    query = _apply_lead_filters(_lead_base([func.count(Lead.id)]), q)
+    with db.reading() as session:
+        return int(session.scalar(query) or 0)
+
+
+def lead_rows(db: Database, ids: Sequence[int]) -> dict[int, LeadRow]:
+    if not ids:
+        return {}
+    query = (
+        _lead_base(
+            [
+                Lead.id,
+                Contact.first_name,
+                Contact.last_name,
+                Contact.email,
+                _LeadAccount.name,
+                Lead.topic,
+                Lead.score,
+                Lead.stars,
+                Lead.stage,
+                Stage.label,
+                User.name,
+                Lead.last_activity_at,
+                Lead.status,
+                Lead.sales_ready,
+                Lead.source,
+            ]
+        )
+        .outerjoin(Stage, Stage.key == Lead.stage)
+        .outerjoin(User, User.id == Lead.owner_id)
+        .where(Lead.id.in_(list(ids)))
+    )
+    out: dict[int, LeadRow] = {}
+    with db.reading() as session:
+        for row in session.execute(query):
+            (
+                lid,
+                first,
+                last,
+                email,
+                company,
+                topic,
+                score,
+                stars_,
+                stage,
+                label,
+                owner,
+                last_at,
+                status,
+                ready,
+                source,
+            ) = row
+            contact = {"first_name": first, "last_name": last, "email": email} if email else None
+            account = {"name": company} if company else None
+            out[lid] = LeadRow(
+                id=lid,
+                name=display_name(contact, account),
+                email=email,
+                company=company,
+                topic=topic,
+                score=score,
+                stars=stars_,
+                stage=stage,
+                stage_label=label or stage,
+                owner=owner,
+                last_activity_at=last_at,
+                status=status,
+                sales_ready=ready,
+                source=source,
+            )
+    return out
+
+
+# --- contacts -----------------------------------------------------------------------------
+
+CONTACT_SORT_KEYS = ("name", "email", "company", "job_title", "country", "leads")
+
+
+@dataclass(frozen=True)
+class ContactQuery:
+    search: str = ""
+    account_id: int | None = None
+    sort: str = "name"
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class ContactRow:
+    id: int
+    name: str
+    email: str
+    company: str | None
+    job_title: str | None
+    country: str | None
+    leads: int
+    account_id: int | None
+
+
+def _contact_sort_column(key: str) -> ColumnElement[Any]:
+    if key == "name":
+        full = func.trim(
+            func.coalesce(Contact.first_name, "")
+            + literal(" ")
+            + func.coalesce(Contact.last_name, "")
+        )
+        return func.lower(func.coalesce(func.nullif(full, ""), Contact.email))
+    if key == "email":
+        return Contact.email
+    if key == "company":
+        return func.lower(func.coalesce(Account.name, ""))
+    if key == "job_title":
+        return func.lower(func.coalesce(Contact.job_title, ""))
+    if key == "country":
+        return func.lower(func.coalesce(Contact.country, ""))
+    if key == "leads":
+        return select(func.count(Lead.id)).where(Lead.contact_id == Contact.id).scalar_subquery()
+    raise ValueError(f"cannot sort contacts by {key!r}")
+
+
+def _contact_filters(query: Select[Any], q: ContactQuery) -> Select[Any]:
+    for word in _search_words(q.search):
+        pattern = _like(word)
+        query = query.where(
+            or_(
+                Contact.first_name.ilike(pattern, escape="\\"),
+                Contact.last_name.ilike(pattern, escape="\\"),
+                Contact.email.ilike(pattern, escape="\\"),
+                Account.name.ilike(pattern, escape="\\"),
+                Contact.job_title.ilike(pattern, escape="\\"),
+            )
+        )
+    if q.account_id is not None:
+        query = query.where(Contact.account_id == q.account_id)
+    return query
+
+
+def contact_ids(db: Database, q: ContactQuery) -> list[int]:
+    column = _contact_sort_column(q.sort)
+    order = column.desc() if q.descending else column.asc()
+    tie = Contact.id.desc() if q.descending else Contact.id.asc()
+    query = _contact_filters(
+        select(Contact.id).outerjoin(Account, Account.id == Contact.account_id), q
+    ).order_by(order, tie)
+    with db.reading() as session:
+        return list(session.scalars(query))
+
+
+def contact_rows(db: Database, ids: Sequence[int]) -> dict[int, ContactRow]:
+    if not ids:
+        return {}
+    lead_count = select(func.count(Lead.id)).where(Lead.contact_id == Contact.id).scalar_subquery()
+    query = (
+        select(
+            Contact.id,
+            Contact.first_name,
+            Contact.last_name,
+            Contact.email,
+            Account.name,
+            Contact.job_title,
+            Contact.country,
+            lead_count,
+            Contact.account_id,
+        )
+        .outerjoin(Account, Account.id == Contact.account_id)
+        .where(Contact.id.in_(list(ids)))
+    )
+    out: dict[int, ContactRow] = {}
+    with db.reading() as session:
+        for cid, first, last, email, company, title, country, leads, account_id in session.execute(
+            query
+        ):
+            name = display_name({"first_name": first, "last_name": last, "email": email}, None)
+            out[cid] = ContactRow(cid, name, email, company, title, country, leads, account_id)
+    return out
+
+
+# --- accounts -----------------------------------------------------------------------------
+
+ACCOUNT_SORT_KEYS = ("name", "domain", "industry", "employees", "country", "contacts")
+
+
+@dataclass(frozen=True)
+class AccountQuery:
+    search: str = ""
+    sort: str = "name"
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    id: int
+    name: str
+    domain: str | None
+    industry: str | None
+    employees: int | None
+    country: str | None
+    contacts: int
+
+
+def _account_sort_column(key: str) -> ColumnElement[Any]:
+    if key in ("name", "domain", "industry", "country"):
+        return func.lower(func.coalesce(getattr(Account, key), ""))
+    if key == "employees":
+        return func.coalesce(Account.employees, -1)
+    if key == "contacts":
+        return (
+            select(func.count(Contact.id)).where(Contact.account_id == Account.id).scalar_subquery()
+        )
+    raise ValueError(f"cannot sort accounts by {key!r}")
+
+
+def account_ids(db: Database, q: AccountQuery) -> list[int]:
+    column = _account_sort_column(q.sort)
+    order = column.desc() if q.descending else column.asc()
+    tie = Account.id.desc() if q.descending else Account.id.asc()
+    query = select(Account.id)
+    for word in _search_words(q.search):
+        pattern = _like(word)
+        query = query.where(
+            or_(
+                Account.name.ilike(pattern, escape="\\"),
+                Account.domain.ilike(pattern, escape="\\"),
+                Account.industry.ilike(pattern, escape="\\"),
+                Account.city.ilike(pattern, escape="\\"),
+                Account.country.ilike(pattern, escape="\\"),
+            )
+        )
+    with db.reading() as session:
+        return list(session.scalars(query.order_by(order, tie)))
+
+
+def account_rows(db: Database, ids: Sequence[int]) -> dict[int, AccountRow]:
+    if not ids:
+        return {}
+    contact_count = (
+        select(func.count(Contact.id)).where(Contact.account_id == Account.id).scalar_subquery()
+    )
+    query = select(
+        Account.id,
+        Account.name,
+        Account.domain,
+        Account.industry,
+        Account.employees,
+        Account.country,
+        contact_count,
+    ).where(Account.id.in_(list(ids)))
+    with db.reading() as session:
+        return {row[0]: AccountRow(*row) for row in session.execute(query)}
+
+
+# --- counts for the status bar --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeskCounts:
+    leads: int
+    open_leads: int
+    sales_ready: int
+    contacts: int
+    accounts: int
+    activities: int
+
+
+def desk_counts(db: Database) -> DeskCounts:
+    with db.reading() as session:
+        leads = session.scalar(select(func.count(Lead.id))) or 0
+        open_leads = session.scalar(select(func.count(Lead.id)).where(Lead.status == "open")) or 0
+        ready = (
+            session.scalar(
+                select(func.count(Lead.id)).where(Lead.sales_ready.is_(True), Lead.status == "open")
+            )
+            or 0
+        )
+        contacts = session.scalar(select(func.count(Contact.id))) or 0
+        accounts = session.scalar(select(func.count(Account.id))) or 0
+        # max(rowid) is instant where count(*) scans a million rows; exact enough for a
+        # status bar and exact unless activities were deleted.
+        activities = session.scalar(select(func.max(Activity.id))) or 0
+        return DeskCounts(leads, open_leads, ready, contacts, accounts, activities)

@@ -1,0 +1,310 @@
+"""Keeping derived lead data true: last activity, scores, score history.
+
+These helpers run inside the caller's transaction (the activity being logged, the
+record being edited), which is what makes the list show the new score the moment the
+action commits, and what makes a failed action leave no half-updated score behind.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from leaddesk.domain.scoring import ActivityFact, LeadFacts, ScoringModel, score_lead, stars
+from leaddesk.domain.scoring_file import FORMAT, parse_document
+from leaddesk.store.models import (
+    Account,
+    Activity,
+    Contact,
+    Lead,
+    LeadScore,
+    ScoreHistory,
+    ScoringModelRecord,
+)
+
+CONTACT_FACT_FIELDS = (
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "job_title",
+    "department",
+    "buying_role",
+    "country",
+    "state",
+    "city",
+    "age",
+    "source",
+    "is_employee",
+    "is_customer",
+    "email_subscribed",
+)
+ACCOUNT_FACT_FIELDS = (
+    "name",
+    "domain",
+    "industry",
+    "employees",
+    "annual_revenue",
+    "country",
+    "state",
+    "city",
+)
+
+
+# --- which leads an action touches ------------------------------------------------------
+
+
+def leads_of_contact(session: Session, contact_id: int) -> list[int]:
+    return list(session.scalars(select(Lead.id).where(Lead.contact_id == contact_id)))
+
+
+def leads_of_account(session: Session, account_id: int) -> list[int]:
+    """Leads whose facts read this account: its own leads and those of its contacts."""
+    contact_ids = select(Contact.id).where(Contact.account_id == account_id)
+    return list(
+        session.scalars(
+            select(Lead.id).where(
+                or_(Lead.account_id == account_id, Lead.contact_id.in_(contact_ids))
+            )
+        )
+    )
+
+
+def leads_touched_by_contact(
+    session: Session, contact_id: int, account_id: int | None
+) -> list[int]:
+    """Leads that read this contact's activities: the contact's own leads and the
+    account-only leads of the contact's account."""
+    condition = Lead.contact_id == contact_id
+    if account_id is not None:
+        condition = or_(condition, (Lead.contact_id.is_(None)) & (Lead.account_id == account_id))
+    return list(session.scalars(select(Lead.id).where(condition).order_by(Lead.id)))
+
+
+# --- last activity ------------------------------------------------------------------------
+
+
+def note_activity(session: Session, lead_ids: Sequence[int], occurred_at: datetime) -> None:
+    if not lead_ids:
+        return
+    session.execute(
+        update(Lead)
+        .where(Lead.id.in_(lead_ids))
+        .where(or_(Lead.last_activity_at.is_(None), Lead.last_activity_at < occurred_at))
+        .values(last_activity_at=occurred_at)
+    )
+
+
+def last_activity_for(session: Session, lead_ids: Sequence[int]) -> dict[int, datetime]:
+    out: dict[int, datetime] = {}
+    for lead in session.scalars(select(Lead).where(Lead.id.in_(lead_ids))):
+        if lead.contact_id is not None:
+            when = session.scalar(
+                select(func.max(Activity.occurred_at)).where(Activity.contact_id == lead.contact_id)
+            )
+        elif lead.account_id is not None:
+            when = session.scalar(
+                select(func.max(Activity.occurred_at))
+                .join(Contact, Contact.id == Activity.contact_id)
+                .where(Contact.account_id == lead.account_id)
+            )
+        else:
+            when = None
+        if when is not None:
+            out[lead.id] = when
+    return out
+
+
+def refresh_last_activity(session: Session, lead_ids: Sequence[int]) -> None:
+    latest = last_activity_for(session, lead_ids)
+    for lead_id in lead_ids:
+        session.execute(
+            update(Lead).where(Lead.id == lead_id).values(last_activity_at=latest.get(lead_id))
+        )
+
+
+# --- scoring --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActiveModel:
+    id: int
+    name: str
+    model: ScoringModel
+
+
+_parsed_cache: dict[tuple[int, datetime], ScoringModel] = {}
+
+
+def active_models(session: Session) -> list[ActiveModel]:
+    """Active models in the user's order; the first is the primary one the list shows.
+
+    Parsed definitions are cached by (id, updated_at) because logging one activity must
+    stay within a few milliseconds and re-parsing every rule each time would not.
+    """
+    rows = session.execute(
+        select(
+            ScoringModelRecord.id,
+            ScoringModelRecord.name,
+            ScoringModelRecord.updated_at,
+            ScoringModelRecord.definition,
+        )
+        .where(ScoringModelRecord.active.is_(True))
+        .order_by(ScoringModelRecord.position, ScoringModelRecord.id)
+    )
+    out: list[ActiveModel] = []
+    for model_id, name, updated_at, definition in rows:
+        key = (model_id, updated_at)
+        model = _parsed_cache.get(key)
+        if model is None:
+            model = parse_document({"format": FORMAT, "models": [definition]})[0]
+            _parsed_cache[key] = model
+        out.append(ActiveModel(model_id, name, model))
+    return out
+
+
+def _fields(prefix: str, row: Any, names: Iterable[str]) -> dict[str, Any]:
+    data = {f"{prefix}.{name}": getattr(row, name) for name in names}
+    for key, value in (row.custom or {}).items():
+        data[f"{prefix}.custom.{key}"] = value
+    return data
+
+
+def build_facts(session: Session, lead_ids: Sequence[int]) -> list[LeadFacts]:
+    """Everything scoring reads about these leads, in a handful of queries."""
+    if not lead_ids:
+        return []
+    leads = list(session.scalars(select(Lead).where(Lead.id.in_(lead_ids)).order_by(Lead.id)))
+    contact_ids = {lead.contact_id for lead in leads if lead.contact_id is not None}
+    contacts = {
+        c.id: c for c in session.scalars(select(Contact).where(Contact.id.in_(contact_ids)))
+    }
+    account_ids = {lead.account_id for lead in leads if lead.account_id is not None}
+    account_ids |= {c.account_id for c in contacts.values() if c.account_id is not None}
+    accounts = {
+        a.id: a for a in session.scalars(select(Account).where(Account.id.in_(account_ids)))
+    }
+    account_only = {
+        lead.account_id for lead in leads if lead.contact_id is None and lead.account_id
+    }
+    activities_by_contact: dict[int, list[ActivityFact]] = defaultdict(list)
+    activities_by_account: dict[int, list[ActivityFact]] = defaultdict(list)
+    if contact_ids:
+        for act_id, cid, type_key, when, props in session.execute(
+            select(
+                Activity.id,
+                Activity.contact_id,
+                Activity.type_key,
+                Activity.occurred_at,
+                Activity.properties,
+            ).where(Activity.contact_id.in_(contact_ids))
+        ):
+            activities_by_contact[cid].append(ActivityFact(act_id, type_key, when, props or {}))
+    if account_only:
+        for act_id, aid, type_key, when, props in session.execute(
+            select(
+                Activity.id,
+                Contact.account_id,
+                Activity.type_key,
+                Activity.occurred_at,
+                Activity.properties,
+            )
+            .join(Contact, Contact.id == Activity.contact_id)
+            .where(Contact.account_id.in_(account_only))
+        ):
+            activities_by_account[aid].append(ActivityFact(act_id, type_key, when, props or {}))
+    facts: list[LeadFacts] = []
+    for lead in leads:
+        contact = contacts.get(lead.contact_id) if lead.contact_id else None
+        account_id = lead.account_id or (contact.account_id if contact else None)
+        account = accounts.get(account_id) if account_id else None
+        fields: dict[str, Any] = {
+            "lead.topic": lead.topic,
+            "lead.source": lead.source,
+            "lead.stage": lead.stage,
+            "lead.status": lead.status,
+            "lead.tags": list(lead.tags or []),
+        }
+        for key, value in (lead.custom or {}).items():
+            fields[f"lead.custom.{key}"] = value
+        if contact is not None:
+            fields.update(_fields("contact", contact, CONTACT_FACT_FIELDS))
+            acts = activities_by_contact.get(contact.id, [])
+        elif lead.account_id is not None:
+            acts = activities_by_account.get(lead.account_id, [])
+        else:
+            acts = []
+        if account is not None:
+            fields.update(_fields("account", account, ACCOUNT_FACT_FIELDS))
+        facts.append(
+            LeadFacts(
+                lead_id=lead.id,
+                fields=fields,
+                activities=acts,
+                created_at=lead.created_at,
+                has_contact=contact is not None,
+                has_account=account is not None,
+            )
+        )
+    return facts
+
+
+def rescore(session: Session, lead_ids: Sequence[int], now: datetime, cause: str) -> None:
+    """Re-score these leads with every active model and keep the history of changes.
+
+    With no active model every lead's list score is 0, which is the truth: nothing has
+    been scored.
+    """
+    if not lead_ids:
+        return
+    models = active_models(session)
+    if not models:
+        return
+    existing = {
+        (row.lead_id, row.model_id): row
+        for row in session.scalars(select(LeadScore).where(LeadScore.lead_id.in_(lead_ids)))
+    }
+    primary = models[0]
+    for facts in build_facts(session, lead_ids):
+        primary_total = 0
+        for active in models:
+            result = score_lead(active.model, facts, now)
+            row = existing.get((facts.lead_id, active.id))
+            old = row.score if row is not None else 0
+            if row is None:
+                row = LeadScore(lead_id=facts.lead_id, model_id=active.id)
+                session.add(row)
+            row.score = result.total
+            row.fit = result.fit
+            row.engagement = result.engagement
+            row.excluded = result.excluded
+            row.computed_at = now
+            if result.total != old:
+                session.add(
+                    ScoreHistory(
+                        lead_id=facts.lead_id,
+                        model_id=active.id,
+                        model_name=active.name,
+                        at=now,
+                        old_score=old,
+                        new_score=result.total,
+                        cause=cause,
+                    )
+                )
+            if active is primary:
+                primary_total = result.total
+        session.execute(
+            update(Lead)
+            .where(Lead.id == facts.lead_id)
+            .values(
+                score=primary_total,
+                stars=stars(primary_total, primary.model.sales_ready_at),
+                scored_at=now,
+            )
+        )

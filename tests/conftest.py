@@ -1,0 +1,47 @@
+"""Shared fixtures. Qt runs offscreen for every test, set here so nobody has to remember."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from leaddesk.store.database import Database
+
+NOW = datetime(2026, 11, 22, 12, 0, 0)
+
+
+@pytest.fixture
+def now() -> datetime:
+    return NOW
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'desk.sqlite'}"
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    """A fresh desk on a real temporary SQLite file, migrated to head."""
+    from leaddesk.services.desk import open_desk
+
+    opened = open_desk(db_url, NOW)
+    yield opened.db
+    opened.db.dispose()
+
+
+@pytest.fixture
+def small_desk(db: Database) -> Database:
+    """Three accounts, five contacts, six leads and a few activities: enough for lists."""
+    from tests.factories import build_small_desk
+
+    build_small_desk(db, NOW)
+    return db

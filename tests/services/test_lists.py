@@ -1,0 +1,78 @@
+"""Sorting, searching and filtering the big lists in SQL."""
+
+from __future__ import annotations
+
+from leaddesk.services import lists
+from leaddesk.services.lists import AccountQuery, ContactQuery, LeadQuery
+from leaddesk.store.database import Database
+
+
+def _names(db: Database, query: LeadQuery) -> list[str]:
+    ids = lists.lead_ids(db, query)
+    rows = lists.lead_rows(db, ids)
+    return [rows[i].name for i in ids]
+
+
+def test_sort_by_name_both_ways(small_desk: Database) -> None:
+    up = _names(small_desk, LeadQuery(sort="name", descending=False))
+    assert up == sorted(up, key=str.lower)
+    assert up[0] == "Ana Souza"
+    down = _names(small_desk, LeadQuery(sort="name", descending=True))
+    assert down[0] == "Eva Zimmer"
+
+
+def test_sort_by_company_and_topic(small_desk: Database) -> None:
+    ids = lists.lead_ids(small_desk, LeadQuery(sort="company", descending=False))
+    companies = [lists.lead_rows(small_desk, ids)[i].company for i in ids]
+    assert companies == sorted(companies, key=lambda c: (c or "").lower())
+    ids = lists.lead_ids(small_desk, LeadQuery(sort="topic", descending=False))
+    topics = [lists.lead_rows(small_desk, ids)[i].topic for i in ids]
+    assert topics == sorted(topics, key=str.lower)
+
+
+def test_every_sort_key_runs(small_desk: Database) -> None:
+    for key in lists.LEAD_SORT_KEYS:
+        assert len(lists.lead_ids(small_desk, LeadQuery(sort=key))) == 6
+    for key in lists.CONTACT_SORT_KEYS:
+        assert len(lists.contact_ids(small_desk, ContactQuery(sort=key))) == 5
+    for key in lists.ACCOUNT_SORT_KEYS:
+        assert len(lists.account_ids(small_desk, AccountQuery(sort=key))) == 3
+
+
+def test_search_matches_name_email_company_and_topic(small_desk: Database) -> None:
+    assert _names(small_desk, LeadQuery(search="souza", sort="topic", descending=False)) == [
+        "Ana Souza",
+        "Ana Souza",
+    ]
+    assert set(_names(small_desk, LeadQuery(search="GLOBEX"))) == {"Carla Mendes", "Diego Ramos"}
+    assert _names(small_desk, LeadQuery(search="webinar bruno")) == ["Bruno Lima"]
+    assert _names(small_desk, LeadQuery(search="eva@initech")) == ["Eva Zimmer"]
+    assert _names(small_desk, LeadQuery(search="100%_")) == []
+
+
+def test_filters_by_contact_and_account(small_desk: Database) -> None:
+    acme = lists.account_ids(small_desk, AccountQuery(search="acme"))
+    assert len(acme) == 1
+    assert sorted(_names(small_desk, LeadQuery(account_id=acme[0]))) == [
+        "Ana Souza",
+        "Ana Souza",
+        "Bruno Lima",
+    ]
+    carla = lists.contact_ids(small_desk, ContactQuery(search="carla"))
+    assert _names(small_desk, LeadQuery(contact_id=carla[0])) == ["Carla Mendes"]
+
+
+def test_contact_and_account_rows(small_desk: Database) -> None:
+    ids = lists.contact_ids(small_desk, ContactQuery(sort="leads", descending=True))
+    rows = lists.contact_rows(small_desk, ids)
+    assert rows[ids[0]].name == "Ana Souza" and rows[ids[0]].leads == 2
+    accounts = lists.account_rows(small_desk, lists.account_ids(small_desk, AccountQuery()))
+    by_name = {a.name: a for a in accounts.values()}
+    assert by_name["Acme Tools"].contacts == 2
+    assert by_name["Acme Tools"].employees == 120
+
+
+def test_desk_counts(small_desk: Database) -> None:
+    counts = lists.desk_counts(small_desk)
+    assert (counts.leads, counts.open_leads, counts.contacts, counts.accounts) == (6, 6, 5, 3)
+    assert counts.activities == 4
