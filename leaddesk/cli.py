@@ -107,6 +107,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     log.add_argument("--lead", type=int, metavar="ID", help="attach it to this lead")
 
+    scoring = sub.add_parser("scoring", help="scoring models: import or export them as JSON")
+    scoring_sub = scoring.add_subparsers(dest="scoring_command", metavar="ACTION", required=True)
+    scoring_import = scoring_sub.add_parser(
+        "import", help="import models (replacing models of the same name) and re-score"
+    )
+    scoring_import.add_argument("file", help="a leaddesk.scoring/1 JSON file")
+    scoring_export = scoring_sub.add_parser("export", help="write every model to a JSON file")
+    scoring_export.add_argument("file", help="where to write (- for standard output)")
+
+    sub.add_parser("rescore", help="re-score every lead (expiry and decay take effect)")
+
+    explain = sub.add_parser("explain", help="why a lead has its score")
+    explain.add_argument("lead_id", type=int, metavar="LEAD_ID")
+    explain.add_argument("--format", choices=("text", "json"), default="text")
+
     shot = sub.add_parser("screenshot", help="save a PNG of the main window")
     shot.add_argument("file", help="where to write the PNG")
     shot.add_argument("--size", default="1280x800", metavar="WxH", help="window size")
@@ -128,9 +143,14 @@ def cmd_demo(args: argparse.Namespace, now: datetime, out: TextIO) -> int:
 
     if args.leads < 1:
         raise CliError("--leads must be at least 1")
+    from leaddesk.services.scoring import install_starter_models, rescore_all
+
     db = _open(args, now)
     try:
         summary = generate_demo(db, leads=args.leads, seed=args.seed, now=now)
+        added = install_starter_models(db, now)
+        if not added:
+            rescore_all(db, now, "record edited")
     finally:
         db.dispose()
     out.write(
@@ -138,23 +158,111 @@ def cmd_demo(args: argparse.Namespace, now: datetime, out: TextIO) -> int:
         f"{summary.accounts:,} accounts, {summary.activities:,} activities "
         f"and {summary.users:,} users.\n"
     )
+    if added:
+        out.write(f"Installed the starter scoring models: {', '.join(added)}.\n")
     return EXIT_OK
 
 
-def _lead_rows_in_order(db: Any, ids: Sequence[int]) -> Iterator[Any]:
-    from leaddesk.services.lists import lead_rows
+def cmd_scoring(args: argparse.Namespace, now: datetime, out: TextIO) -> int:
+    from pathlib import Path
+
+    from leaddesk.domain.scoring_file import ScoringFileError
+    from leaddesk.services.scoring import export_models, import_models
+
+    if args.scoring_command == "import":
+        try:
+            text = Path(args.file).read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise CliError(f"{args.file} is not UTF-8 text") from None
+        db = _open(args, now)
+        try:
+            names = import_models(db, text, now)
+        except ScoringFileError as exc:
+            problems = "; ".join(str(p) for p in exc.problems)
+            raise CliError(
+                f"{args.file} refused, nothing imported ({len(exc.problems)} problem"
+                f"{'s' if len(exc.problems) != 1 else ''}): {problems}"
+            ) from None
+        finally:
+            db.dispose()
+        out.write(f"Imported {len(names)} model(s): {', '.join(names)}; every lead re-scored.\n")
+        return EXIT_OK
+    db = _open(args, now)
+    try:
+        text = export_models(db)
+    finally:
+        db.dispose()
+    if args.file == "-":
+        out.write(text)
+    else:
+        Path(args.file).write_text(text, encoding="utf-8")
+        out.write(f"Wrote {args.file}\n")
+    return EXIT_OK
+
+
+def cmd_rescore(args: argparse.Namespace, now: datetime, out: TextIO) -> int:
+    from leaddesk.services.scoring import rescore_all
+
+    db = _open(args, now)
+    try:
+        summary = rescore_all(db, now, "time passed")
+    finally:
+        db.dispose()
+    out.write(f"Re-scored {summary.leads:,} leads; {summary.changed:,} scores changed.\n")
+    return EXIT_OK
+
+
+def cmd_explain(args: argparse.Namespace, now: datetime, out: TextIO) -> int:
+    from leaddesk.domain.scoring import explain_lines
+    from leaddesk.services.records import get_lead_detail
+    from leaddesk.services.scoring import explain
+
+    db = _open(args, now)
+    try:
+        detail = get_lead_detail(db, args.lead_id, timeline_limit=0)
+        results = explain(db, args.lead_id, now)
+    finally:
+        db.dispose()
+    if args.format == "json":
+        json.dump(
+            {
+                "lead": args.lead_id,
+                "name": detail.display_name,
+                "topic": detail.lead["topic"],
+                "now": now.isoformat(),
+                "models": [r.to_dict() for r in results],
+            },
+            out,
+            ensure_ascii=False,
+            indent=2,
+        )
+        out.write("\n")
+        return EXIT_OK
+    out.write(f"Lead #{args.lead_id} {detail.display_name} — {detail.lead['topic']}\n")
+    if not results:
+        out.write("No active scoring model: every score is 0.\n")
+    for result in results:
+        out.write("\n".join(explain_lines(result)) + "\n\n")
+    return EXIT_OK
+
+
+def _lead_rows_in_order(db: Any, ids: Sequence[int]) -> Iterator[tuple[Any, dict[str, int]]]:
+    """Rows in the query's order, fetched a thousand at a time so that listing 100,000
+    leads never holds them all in memory."""
+    from leaddesk.services.lists import lead_model_scores, lead_rows
 
     chunk = 1000
     for start in range(0, len(ids), chunk):
         part = ids[start : start + chunk]
         rows = lead_rows(db, part)
+        scores = lead_model_scores(db, part)
         for lead_id in part:
             if lead_id in rows:
-                yield rows[lead_id]
+                yield rows[lead_id], scores.get(lead_id, {})
 
 
 def cmd_leads(args: argparse.Namespace, now: datetime, out: TextIO) -> int:
-    from leaddesk.services.lists import LeadQuery, lead_ids
+    from leaddesk.services.lists import LeadQuery, active_model_names, lead_ids
 
     db = _open(args, now)
     try:
@@ -162,13 +270,14 @@ def cmd_leads(args: argparse.Namespace, now: datetime, out: TextIO) -> int:
         ids = lead_ids(db, query)
         if args.limit is not None:
             ids = ids[: max(args.limit, 0)]
+        models = active_model_names(db)
         rows = _lead_rows_in_order(db, ids)
         if args.format == "csv":
-            _leads_csv(rows, out)
+            _leads_csv(rows, models, out)
         elif args.format == "json":
             _leads_json(rows, out)
         else:
-            _leads_table(list(rows), out)
+            _leads_table([row for row, _ in rows], out)
     finally:
         db.dispose()
     return EXIT_OK
@@ -180,26 +289,27 @@ def _csv_value(value: object) -> object:
     return "" if value is None else value
 
 
-def _leads_csv(rows: Iterator[Any], out: TextIO) -> None:
+def _leads_csv(
+    rows: Iterator[tuple[Any, dict[str, int]]], models: Sequence[str], out: TextIO
+) -> None:
+    """DESIGN §5: the fixed columns first, then one column per active model."""
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(LEAD_CSV_COLUMNS)
-    for row in rows:
-        writer.writerow(
-            _csv_value(v)
-            for v in (
-                row.id,
-                row.email,
-                row.topic,
-                row.score,
-                row.stage,
-                row.sales_ready,
-                row.status,
-                row.owner,
-            )
+    writer.writerow([*LEAD_CSV_COLUMNS, *models])
+    for row, scores in rows:
+        fixed = (
+            row.id,
+            row.email,
+            row.topic,
+            row.score,
+            row.stage,
+            row.sales_ready,
+            row.status,
+            row.owner,
         )
+        writer.writerow([*(_csv_value(v) for v in fixed), *(scores.get(m, 0) for m in models)])
 
 
-def _leads_json(rows: Iterator[Any], out: TextIO) -> None:
+def _leads_json(rows: Iterator[tuple[Any, dict[str, int]]], out: TextIO) -> None:
     data = [
         {
             "id": row.id,
@@ -209,13 +319,14 @@ def _leads_json(rows: Iterator[Any], out: TextIO) -> None:
             "topic": row.topic,
             "score": row.score,
             "stars": row.stars,
+            "scores": scores,
             "stage": row.stage,
             "sales_ready": row.sales_ready,
             "status": row.status,
             "owner": row.owner,
             "last_activity_at": row.last_activity_at.isoformat() if row.last_activity_at else None,
         }
-        for row in rows
+        for row, scores in rows
     ]
     json.dump(data, out, ensure_ascii=False, indent=2)
     out.write("\n")
@@ -337,6 +448,7 @@ def cmd_screenshot(args: argparse.Namespace, now: datetime, out: TextIO) -> int:
 def _user_errors() -> tuple[type[BaseException], ...]:
     from sqlalchemy.exc import SQLAlchemyError
 
+    from leaddesk.domain.scoring_file import ScoringFileError
     from leaddesk.services.errors import ServiceError, ValidationError
     from leaddesk.store.database import DatabaseUrlError
     from leaddesk.store.migrate import DatabaseTooNewError, MigrationFailedError
@@ -344,6 +456,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (
         CliError,
         ServiceError,
+        ScoringFileError,
         ValidationError,
         DatabaseUrlError,
         DatabaseTooNewError,
@@ -376,6 +489,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "demo": cmd_demo,
             "leads": cmd_leads,
             "log": cmd_log,
+            "scoring": cmd_scoring,
+            "rescore": cmd_rescore,
+            "explain": cmd_explain,
             "screenshot": cmd_screenshot,
         }
         return verbs[args.command](args, now, out)

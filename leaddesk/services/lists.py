@@ -18,7 +18,16 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from leaddesk.services.records import display_name
 from leaddesk.store.database import Database
-from leaddesk.store.models import Account, Activity, Contact, Lead, Stage, User
+from leaddesk.store.models import (
+    Account,
+    Activity,
+    Contact,
+    Lead,
+    LeadScore,
+    ScoringModelRecord,
+    Stage,
+    User,
+)
 
 # --- leads -------------------------------------------------------------------------------
 
@@ -430,3 +439,33 @@ def desk_counts(db: Database) -> DeskCounts:
         # status bar and exact unless activities were deleted.
         activities = session.scalar(select(func.max(Activity.id))) or 0
         return DeskCounts(leads, open_leads, ready, contacts, accounts, activities)
+
+
+# --- per-model scores, for exports that show every model --------------------------------
+
+
+def active_model_names(db: Database) -> list[str]:
+    with db.reading() as session:
+        return list(
+            session.scalars(
+                select(ScoringModelRecord.name)
+                .where(ScoringModelRecord.active.is_(True))
+                .order_by(ScoringModelRecord.position, ScoringModelRecord.id)
+            )
+        )
+
+
+def lead_model_scores(db: Database, ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Each lead's score from each active model (absent when never scored)."""
+    out: dict[int, dict[str, int]] = {}
+    if not ids:
+        return out
+    query = (
+        select(LeadScore.lead_id, ScoringModelRecord.name, LeadScore.score)
+        .join(ScoringModelRecord, ScoringModelRecord.id == LeadScore.model_id)
+        .where(LeadScore.lead_id.in_(list(ids)), ScoringModelRecord.active.is_(True))
+    )
+    with db.reading() as session:
+        for lead_id, name, score in session.execute(query):
+            out.setdefault(lead_id, {})[name] = score
+    return out
