@@ -1,0 +1,393 @@
+"""Demo data: reproducible, internally consistent, readable by the ORM, and all-or-nothing."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text
+
+from leaddesk.services import demo
+from leaddesk.services.demo import CITIES, DESK_DOMAIN, WINDOW, DemoCancelled, generate_demo
+from leaddesk.services.desk import open_desk
+from leaddesk.store.database import Database
+from leaddesk.store.models import (
+    USER_ROLES,
+    Account,
+    Activity,
+    Contact,
+    Lead,
+    User,
+)
+
+LEADS = 2000
+TABLES = ("users", "accounts", "contacts", "leads", "activities")
+SQLALCHEMY_DATETIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$")
+
+
+def _fresh(path: Path, now: datetime) -> Database:
+    return open_desk(f"sqlite:///{path}", now).db
+
+
+def _rows(db: Database, table: str, limit: int | None = None) -> list[tuple[Any, ...]]:
+    sql = f"SELECT * FROM {table} ORDER BY 1"
+    if limit is not None:
+        sql += f" LIMIT {limit}"
+    with db.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(sql))]
+
+
+def _counts(db: Database) -> dict[str, int]:
+    with db.engine.connect() as conn:
+        return {
+            t: int(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()) for t in TABLES
+        }
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """One 2,000-lead demo desk shared by the read-only tests (generating it once keeps the
+    module fast)."""
+    from tests.conftest import NOW
+
+    db = _fresh(tmp_path_factory.mktemp("demo") / "demo.sqlite", NOW)
+    generate_demo(db, leads=LEADS, seed=7, now=NOW)
+    yield db
+    db.dispose()
+
+
+def _scalar(db: Database, sql: str) -> Any:
+    with db.engine.connect() as conn:
+        return conn.execute(text(sql)).scalar_one()
+
+
+# --- reproducibility ---------------------------------------------------------------------------
+
+
+def test_same_seed_gives_identical_rows_and_another_seed_does_not(
+    tmp_path: Path, now: datetime
+) -> None:
+    first, second, other = (_fresh(tmp_path / f"{n}.sqlite", now) for n in ("a", "b", "c"))
+    try:
+        for db, seed in ((first, 11), (second, 11), (other, 12)):
+            generate_demo(db, leads=300, seed=seed, now=now)
+        for table in TABLES:
+            assert _rows(first, table) == _rows(second, table), table
+        assert _rows(first, "contacts") != _rows(other, "contacts")
+        assert _rows(first, "activities", 500) != _rows(other, "activities", 500)
+    finally:
+        for db in (first, second, other):
+            db.dispose()
+
+
+def test_fast_path_stores_exactly_what_sqlalchemy_types_store(
+    tmp_path: Path, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pre-encoded SQLite rows must be byte-for-byte what Core with the JSON and
+    DateTime types writes, or the ORM would misread them (or sort them wrongly)."""
+    fast, core = _fresh(tmp_path / "fast.sqlite", now), _fresh(tmp_path / "core.sqlite", now)
+    try:
+        generate_demo(fast, leads=200, seed=3, now=now)
+        monkeypatch.setattr(demo, "_fast_path", lambda _session: False)
+        generate_demo(core, leads=200, seed=3, now=now)
+        for table in TABLES:
+            assert _rows(fast, table) == _rows(core, table), table
+    finally:
+        fast.dispose()
+        core.dispose()
+
+
+# --- counts and records ------------------------------------------------------------------------
+
+
+def test_summary_matches_what_was_written(demo_db: Database) -> None:
+    counts = _counts(demo_db)
+    assert counts["leads"] == LEADS
+    assert counts["users"] == 1 + 13  # the desk's Admin plus the demo team
+    assert counts["activities"] > 8 * LEADS
+    assert counts["contacts"] < LEADS < counts["contacts"] * 1.5
+    assert counts["accounts"] < counts["contacts"]
+
+
+def test_summary_counts_the_rows_added(db: Database, now: datetime) -> None:
+    before = _counts(db)
+    summary = generate_demo(db, leads=150, now=now)
+    after = _counts(db)
+    assert summary.leads == 150
+    assert (summary.users, summary.accounts, summary.contacts, summary.activities) == (
+        after["users"] - before["users"],
+        after["accounts"] - before["accounts"],
+        after["contacts"] - before["contacts"],
+        after["activities"] - before["activities"],
+    )
+
+
+def test_contact_emails_are_unique_lower_case_and_fictional(demo_db: Database) -> None:
+    with demo_db.reading() as session:
+        emails = list(session.scalars(select(Contact.email)))
+        domains = list(session.scalars(select(Account.domain)))
+        employees = list(session.scalars(select(Contact.email).where(Contact.is_employee)))
+        customers = session.scalar(select(func.count()).where(Contact.is_customer))
+    assert len(emails) == len(set(emails))
+    assert all(e == e.strip().lower() and e.count("@") == 1 for e in emails)
+    assert all(".example" in e.split("@")[1] for e in emails)
+    assert len(domains) == len(set(domains))
+    assert all(re.fullmatch(r"[a-z0-9-]+\.example\.(com|net|org)", d or "") for d in domains)
+    assert employees and all(e.endswith("@" + DESK_DOMAIN) for e in employees)
+    assert customers
+
+
+def test_contacts_and_accounts_are_plausible(demo_db: Database) -> None:
+    with demo_db.reading() as session:
+        contacts = list(session.scalars(select(Contact)))
+        accounts = list(session.scalars(select(Account)))
+        session.expunge_all()  # keep the loaded values after the reading session ends
+    places = {(country, s, c) for country, rows in CITIES.items() for s, c, _a in rows}
+    assert all((c.country, c.state, c.city) in places for c in contacts)
+    assert all((a.country, a.state, a.city) in places for a in accounts)
+    ages = [c.age for c in contacts if c.age is not None]
+    assert min(ages) >= 20 and max(ages) <= 65
+    assert {c.source for c in contacts} <= {"web", "event", "referral", "import", "ads", "partner"}
+    roles = {c.buying_role for c in contacts}
+    assert {"decision_maker", "influencer", "user"} <= roles
+    assert {"Student", "Unemployed", "Intern"} <= {c.job_title for c in contacts}
+    subscribed = sum(c.email_subscribed for c in contacts)
+    assert 0.8 * len(contacts) < subscribed < len(contacts)
+    with_account = sum(c.account_id is not None for c in contacts)
+    assert with_account > 0.85 * len(contacts)
+    sizes = [a.employees for a in accounts if a.employees is not None]
+    assert min(sizes) >= 1 and max(sizes) <= 50_000
+    assert any(s < 10 for s in sizes) and any(s >= 1000 for s in sizes)
+    # Revenue follows size: the big half earns more than the small half.
+    paired = sorted((a.employees or 0, a.annual_revenue) for a in accounts if a.annual_revenue)
+    half = len(paired) // 2
+    assert sum(r for _e, r in paired[half:]) > 10 * sum(r for _e, r in paired[:half])
+
+
+def test_leads_start_in_inquiry_one_per_contact_and_topic(demo_db: Database) -> None:
+    with demo_db.engine.connect() as conn:
+        duplicates = conn.execute(
+            text(
+                "SELECT contact_id, topic FROM leads WHERE contact_id IS NOT NULL "
+                "GROUP BY contact_id, topic HAVING count(*) > 1"
+            )
+        ).all()
+        stages = conn.execute(text("SELECT DISTINCT stage, status, score FROM leads")).all()
+        per_contact: dict[int, int] = dict(
+            conn.execute(
+                text(
+                    "SELECT n, count(*) FROM (SELECT count(*) n FROM leads "
+                    "WHERE contact_id IS NOT NULL GROUP BY contact_id) GROUP BY n"
+                )
+            ).all()
+        )
+        account_only = conn.execute(
+            text("SELECT count(*), count(account_id) FROM leads WHERE contact_id IS NULL")
+        ).one()
+        owned = conn.execute(
+            text(
+                "SELECT count(*), count(DISTINCT u.role), min(u.role) FROM leads l "
+                "JOIN users u ON u.id = l.owner_id"
+            )
+        ).one()
+    assert duplicates == []
+    assert stages == [("inquiry", "open", 0)]
+    assert set(per_contact) == {1, 2, 3}
+    assert per_contact[1] > 4 * (per_contact[2] + per_contact[3])
+    assert account_only[0] == account_only[1]  # account-only leads do have the account
+    assert 0.01 * LEADS <= account_only[0] <= 0.04 * LEADS
+    assert 0.25 * LEADS <= owned[0] <= 0.35 * LEADS
+    assert owned[1:] == (1, "salesperson")
+
+
+def test_every_role_has_users_and_the_admin_is_kept(demo_db: Database) -> None:
+    with demo_db.reading() as session:
+        users = list(session.scalars(select(User)))
+        session.expunge_all()
+    assert {u.role for u in users} == set(USER_ROLES)
+    assert "Admin" in {u.name for u in users}
+    assert len({u.name for u in users}) == len(users)
+    assert sum(u.role == "salesperson" for u in users) == 5
+
+
+# --- activities --------------------------------------------------------------------------------
+
+
+def test_activity_volumes_fall_in_the_expected_order(demo_db: Database) -> None:
+    with demo_db.engine.connect() as conn:
+        volume: dict[str, int] = dict(
+            conn.execute(text("SELECT type_key, count(*) FROM activities GROUP BY 1")).all()
+        )
+    assert volume["email_sent"] > volume["email_open"] > volume["email_click"]
+    assert volume["email_click"] > volume["email_reply"] > volume["purchase"] > 0
+    assert volume["form_submit"] > volume["email_reply"] > volume["webinar_attended"]
+    assert volume["webinar_attended"] > volume["demo"]
+    for rare in ("unsubscribe", "email_bounce", "meeting_cancelled", "trial_signup", "call"):
+        assert 0 < volume[rare] < 0.1 * LEADS, rare
+    total = sum(volume.values())
+    assert 8 * LEADS < total < 14 * LEADS
+
+
+def test_activity_volume_is_heavy_tailed(demo_db: Database) -> None:
+    with demo_db.engine.connect() as conn:
+        per_contact = sorted(
+            n for (n,) in conn.execute(text("SELECT count(*) FROM activities GROUP BY contact_id"))
+        )
+    median = per_contact[len(per_contact) // 2]
+    assert per_contact[-1] > 4 * median
+    assert per_contact[len(per_contact) // 10] < median / 2
+
+
+def test_activities_lie_in_the_six_months_before_now_after_the_contact_arrived(
+    demo_db: Database, now: datetime
+) -> None:
+    with demo_db.reading() as session:
+        first, last = session.execute(
+            select(func.min(Activity.occurred_at), func.max(Activity.occurred_at))
+        ).one()
+        lead_first, lead_last = session.execute(
+            select(func.min(Lead.created_at), func.max(Lead.created_at))
+        ).one()
+        early = session.execute(
+            select(func.count())
+            .select_from(Activity)
+            .join(Contact, Contact.id == Activity.contact_id)
+            .where(Activity.occurred_at < Contact.created_at)
+        ).scalar_one()
+        before_leads = session.execute(
+            select(Activity.contact_id, func.min(Activity.occurred_at)).group_by(
+                Activity.contact_id
+            )
+        ).all()
+        first_lead = dict(
+            session.execute(
+                select(Lead.contact_id, func.min(Lead.created_at)).group_by(Lead.contact_id)
+            ).all()
+        )
+    assert now - WINDOW <= first and last <= now
+    assert now - WINDOW <= lead_first and lead_last <= now
+    assert lead_last > now - timedelta(days=7) and lead_first < now - timedelta(days=150)
+    assert early == 0
+    assert all(when >= first_lead[cid] - timedelta(days=2) for cid, when in before_leads)
+
+
+def test_last_activity_at_is_the_latest_activity_of_the_leads_people(demo_db: Database) -> None:
+    with demo_db.engine.connect() as conn:
+        wrong = conn.execute(
+            text(
+                """
+                SELECT count(*) FROM leads l
+                WHERE l.last_activity_at IS NOT (
+                    CASE WHEN l.contact_id IS NOT NULL THEN
+                        (SELECT max(a.occurred_at) FROM activities a
+                         WHERE a.contact_id = l.contact_id)
+                    ELSE
+                        (SELECT max(a.occurred_at) FROM activities a
+                         JOIN contacts c ON c.id = a.contact_id
+                         WHERE c.account_id = l.account_id)
+                    END)
+                """
+            )
+        ).scalar_one()
+        missing = conn.execute(
+            text("SELECT count(*) FROM leads WHERE last_activity_at IS NULL")
+        ).scalar_one()
+    assert wrong == 0
+    assert missing < 0.05 * LEADS
+
+
+def test_activity_properties_carry_their_context(demo_db: Database) -> None:
+    with demo_db.reading() as session:
+        by_type: dict[str, list[dict[str, Any]]] = {}
+        for key, props in session.execute(select(Activity.type_key, Activity.properties)):
+            by_type.setdefault(key, []).append(props)
+        lead_linked = session.scalar(select(func.count()).where(Activity.lead_id.is_not(None)))
+    for key in ("email_sent", "email_open", "email_click", "email_reply"):
+        assert all({"campaign", "subject"} <= p.keys() for p in by_type[key]), key
+    urls = {p["url"] for p in by_type["page_visit"]}
+    assert {"/pricing", "/checkout", "/features"} <= urls
+    assert any(u.startswith("/blog/") for u in urls)
+    assert {p["network"] for p in by_type["social_click"]} == {"linkedin", "facebook", "twitter"}
+    names = {p["name"] for p in by_type["product_event"]}
+    assert names == {"task_created", "project_created", "report_exported"}
+    assert any(p.get("recurring") is True for p in by_type["product_event"])
+    assert lead_linked and lead_linked < sum(map(len, by_type.values())) / 2
+
+
+def test_orm_reads_back_json_and_datetimes(demo_db: Database) -> None:
+    with demo_db.reading() as session:
+        activity = session.scalars(
+            select(Activity).where(Activity.type_key == "email_click").limit(1)
+        ).one()
+        lead = session.scalars(
+            select(Lead).where(Lead.last_activity_at.is_not(None)).limit(1)
+        ).one()
+        contact = session.get(Contact, lead.contact_id)
+        account = session.scalars(select(Account).limit(1)).one()
+        session.expunge_all()
+    assert isinstance(activity.occurred_at, datetime) and activity.occurred_at.tzinfo is None
+    assert isinstance(activity.properties, dict) and "url" in activity.properties
+    assert isinstance(lead.last_activity_at, datetime)
+    assert isinstance(lead.tags, list) and lead.qualification == {} and lead.custom == {}
+    assert contact is not None and isinstance(contact.custom, dict)
+    assert contact.is_employee in (True, False)
+    assert account.custom["segment"] in ("SMB", "Mid-market", "Enterprise")
+    with demo_db.engine.connect() as conn:
+        stored = conn.execute(text("SELECT occurred_at, created_at FROM activities LIMIT 50")).all()
+        admin = conn.execute(text("SELECT created_at FROM users WHERE name = 'Admin'")).scalar()
+    assert SQLALCHEMY_DATETIME.match(str(admin))  # how the ORM itself wrote it
+    assert all(SQLALCHEMY_DATETIME.match(a) and SQLALCHEMY_DATETIME.match(b) for a, b in stored)
+
+
+# --- transactions ------------------------------------------------------------------------------
+
+
+def test_cancelling_leaves_the_desk_as_it_was(db: Database, now: datetime) -> None:
+    generate_demo(db, leads=100, now=now)
+    before = _counts(db)
+    calls: list[tuple[int, int]] = []
+
+    def progress(done: int, total: int) -> bool:
+        calls.append((done, total))
+        return len(calls) < 2
+
+    with pytest.raises(DemoCancelled):
+        generate_demo(db, leads=LEADS, seed=9, now=now, progress=progress)
+    assert len(calls) == 2 and calls[0][0] > 0 and calls[0][1] == LEADS
+    assert _counts(db) == before
+
+
+def test_progress_reaches_the_total(db: Database, now: datetime) -> None:
+    calls: list[tuple[int, int]] = []
+
+    def progress(done: int, total: int) -> bool:
+        calls.append((done, total))
+        return True
+
+    generate_demo(db, leads=LEADS, now=now, progress=progress)
+    assert len(calls) >= 2
+    assert calls[-1] == (LEADS, LEADS)
+    assert [d for d, _t in calls] == sorted(d for d, _t in calls)
+
+
+def test_running_twice_adds_without_clashes(db: Database, now: datetime) -> None:
+    first = generate_demo(db, leads=300, seed=5, now=now)
+    second = generate_demo(db, leads=300, seed=5, now=now)
+    counts = _counts(db)
+    assert counts["leads"] == 600
+    assert counts["contacts"] == first.contacts + second.contacts
+    assert counts["users"] == 1 + first.users + second.users
+    with db.engine.connect() as conn:
+        for column, table in (("email", "contacts"), ("domain", "accounts"), ("name", "users")):
+            distinct = conn.execute(text(f"SELECT count(DISTINCT {column}) FROM {table}"))
+            assert distinct.scalar_one() == counts[table], table
+
+
+def test_negative_lead_count_is_refused(db: Database, now: datetime) -> None:
+    with pytest.raises(ValueError):
+        generate_demo(db, leads=-1, now=now)
+    assert _counts(db)["users"] == 1
