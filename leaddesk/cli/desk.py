@@ -35,6 +35,15 @@ def register(sub: Subparsers) -> dict[str, Handler]:
     leads.add_argument("--stage", metavar="KEY", help="only leads in this stage")
     leads.add_argument("--search", metavar="TEXT", help="name, e-mail, company or topic")
     leads.add_argument(
+        "--sales-ready", action="store_true", help="only sales-ready leads (still open)"
+    )
+    leads.add_argument("--owner", metavar="USER", help="only leads owned by this user")
+    leads.add_argument(
+        "--queue",
+        choices=("all", "telemarketing", "sales_acceptance", "mine", "disqualified"),
+        help="a work queue (mine = the --as user's or the current user's)",
+    )
+    leads.add_argument(
         "--format", choices=("table", "csv", "json"), default="table", help="output format"
     )
     leads.add_argument("--limit", type=int, metavar="N", help="at most N leads")
@@ -108,7 +117,25 @@ def cmd_leads(args: argparse.Namespace, now: datetime, out: TextIO) -> int:
 
     db = open_desk_db(args, now)
     try:
-        query = LeadQuery(search=args.search or "", stage=args.stage, sort="score")
+        me = None
+        if args.queue == "mine":
+            from leaddesk.services.process import resolve_actor
+
+            me = resolve_actor(db, args.as_user).id
+        if args.owner:
+            from leaddesk.services.process import resolve_actor
+
+            resolve_actor(db, args.owner)  # an unknown name is an error, not an empty list
+        query = LeadQuery(
+            search=args.search or "",
+            stage=args.stage,
+            sales_ready=True if args.sales_ready else None,
+            status="open" if args.sales_ready else None,
+            owner_name=args.owner,
+            queue=args.queue,
+            me=me,
+            sort="score",
+        )
         ids = lead_ids(db, query)
         if args.limit is not None:
             ids = ids[: max(args.limit, 0)]

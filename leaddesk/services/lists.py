@@ -44,6 +44,8 @@ class LeadQuery:
     sales_ready: bool | None = None
     contact_id: int | None = None
     account_id: int | None = None
+    queue: str | None = None  # all, telemarketing, sales_acceptance, mine, disqualified
+    me: int | None = None  # the user at the desk, for the "mine" queue
     sort: str = "score"
     descending: bool = True
 
@@ -140,6 +142,8 @@ def _apply_lead_filters(query: Select[Any], q: LeadQuery) -> Select[Any]:
         )
     if q.sales_ready is not None:
         query = query.where(Lead.sales_ready.is_(q.sales_ready))
+    if q.queue is not None:
+        query = _queue_filter(query, q.queue, q.me)
     if q.contact_id is not None:
         query = query.where(Lead.contact_id == q.contact_id)
     if q.account_id is not None:
@@ -147,6 +151,35 @@ def _apply_lead_filters(query: Select[Any], q: LeadQuery) -> Select[Any]:
             or_(Lead.account_id == q.account_id, Contact.account_id == q.account_id)
         )
     return query
+
+
+def _queue_filter(query: Select[Any], queue: str, user_id: int | None) -> Select[Any]:
+    """The work queues of DESIGN §1/§4; stage membership goes through the stages' roles so
+    renamed or reordered stages keep their queues."""
+    if queue == "all":
+        return query
+    if queue == "telemarketing":
+        keys = select(Stage.key).where(
+            Stage.role.in_(("telemarketing_ready", "telemarketing_accepted"))
+        )
+        return query.where(Lead.status == "open", Lead.stage.in_(keys))
+    if queue == "sales_acceptance":
+        return query.where(
+            Lead.status == "open", Lead.sales_ready.is_(True), Lead.sales_accepted.is_(False)
+        )
+    if queue == "mine":
+        return query.where(Lead.status == "open", Lead.owner_id == (user_id or -1))
+    if queue == "disqualified":
+        return query.where(Lead.status == "disqualified")
+    raise ValueError(f"unknown queue {queue!r}")
+
+
+def queue_counts(db: Database, user_id: int | None) -> dict[str, int]:
+    """Counts beside each queue in the sidebar, in one round trip per queue."""
+    out: dict[str, int] = {}
+    for queue in ("all", "telemarketing", "sales_acceptance", "mine", "disqualified"):
+        out[queue] = count_leads(db, LeadQuery(queue=queue, me=user_id))
+    return out
 
 
 def lead_ids(db: Database, q: LeadQuery) -> list[int]:

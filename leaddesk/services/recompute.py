@@ -277,33 +277,75 @@ def compute_totals(
     This is the one place both the per-action re-score and the model editor's what-if
     go through, so a faster implementation here speeds up both.
     """
+    return totals_from_facts(build_facts(session, lead_ids), models, now)
+
+
+def totals_from_facts(
+    facts_list: Sequence[LeadFacts], models: Sequence[ScoringModel], now: datetime
+) -> dict[int, list[Totals]]:
     out: dict[int, list[Totals]] = {}
     # score_models builds each lead's activity index once for all models; a draft being
     # previewed may be inactive, so every model given here is scored.
     scored = [m if m.active else replace(m, active=True) for m in models]
-    for facts in build_facts(session, lead_ids):
+    for facts in facts_list:
         results = score_models(scored, facts, now)
         out[facts.lead_id] = [Totals(r.total, r.fit, r.engagement, r.excluded) for r in results]
     return out
 
 
 def rescore(session: Session, lead_ids: Sequence[int], now: datetime, cause: str) -> None:
-    """Re-score these leads with every active model and keep the history of changes.
+    """Re-score these leads with every active model, keep the history of changes, and
+    make the process moves the new scores call for (DESIGN §4), all in the caller's
+    transaction.
 
     With no active model every lead's list score is 0, which is the truth: nothing has
-    been scored.
+    been scored; disqualification rules still apply.
     """
+    from leaddesk.services import process
+
     if not lead_ids:
         return
     models = active_models(session)
-    if not models:
+    rules = process.has_active_rules(session)
+    if not models and not rules:
         return
+    mark = process.mark_before_scoring(session, lead_ids)
+    facts_list = build_facts(session, lead_ids)
+    if models:
+        _write_scores(
+            session,
+            lead_ids,
+            models,
+            totals_from_facts(facts_list, [m.model for m in models], now),
+            now,
+            cause,
+        )
+    process.apply_after_scoring(session, mark, now, facts_list if rules else None)
+
+
+def score_only(session: Session, lead_ids: Sequence[int], now: datetime, cause: str) -> None:
+    """Scores and history without the process moves: the full re-score runs the moves once
+    for everybody afterwards (``process.apply_after_scoring``)."""
+    models = active_models(session)
+    if not lead_ids or not models:
+        return
+    totals = compute_totals(session, lead_ids, [m.model for m in models], now)
+    _write_scores(session, lead_ids, models, totals, now, cause)
+
+
+def _write_scores(
+    session: Session,
+    lead_ids: Sequence[int],
+    models: Sequence[ActiveModel],
+    totals: dict[int, list[Totals]],
+    now: datetime,
+    cause: str,
+) -> None:
     existing = {
         (row.lead_id, row.model_id): row
         for row in session.scalars(select(LeadScore).where(LeadScore.lead_id.in_(lead_ids)))
     }
     primary = models[0]
-    totals = compute_totals(session, lead_ids, [m.model for m in models], now)
     for lead_id, results in totals.items():
         for active, result in zip(models, results, strict=True):
             row = existing.get((lead_id, active.id))

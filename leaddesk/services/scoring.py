@@ -98,25 +98,34 @@ def _upsert(session: Session, model: ScoringModel, now: datetime) -> ScoringMode
 def _rescore_everything(
     session: Session, now: datetime, cause: str, progress: Progress | None
 ) -> RescoreSummary:
-    """Re-score every lead inside the caller's transaction (see module docstring)."""
+    """Re-score every lead inside the caller's transaction (see module docstring), then
+    make the process moves the new scores call for and apply the disqualification rules."""
+    from leaddesk.services import process
+
     active_ids = [m.id for m in recompute.active_models(session)]
     session.execute(delete(LeadScore).where(LeadScore.model_id.not_in(active_ids)))
+    mark = process.mark_before_scoring(session, None)
+    ids = list(session.scalars(select(Lead.id).order_by(Lead.id)))
+    total = len(ids)
     if not active_ids:
         changed = session.execute(
             update(Lead).where((Lead.score != 0) | (Lead.stars != 0)).values(score=0, stars=0)
         ).rowcount
-        return RescoreSummary(int(session.scalar(select(func.count(Lead.id))) or 0), changed)
-    ids = list(session.scalars(select(Lead.id).order_by(Lead.id)))
-    before = int(session.scalar(select(func.count(ScoreHistory.id))) or 0)
-    total = len(ids)
-    if progress is not None and not progress(0, total):
-        raise RescoreCancelled()
-    for start in range(0, total, RESCORE_BATCH):
-        recompute.rescore(session, ids[start : start + RESCORE_BATCH], now, cause)
-        if progress is not None and not progress(min(start + RESCORE_BATCH, total), total):
+    else:
+        before = int(session.scalar(select(func.count(ScoreHistory.id))) or 0)
+        if progress is not None and not progress(0, total):
             raise RescoreCancelled()
-    after = int(session.scalar(select(func.count(ScoreHistory.id))) or 0)
-    return RescoreSummary(total, after - before)
+        for start in range(0, total, RESCORE_BATCH):
+            recompute.score_only(session, ids[start : start + RESCORE_BATCH], now, cause)
+            if progress is not None and not progress(min(start + RESCORE_BATCH, total), total):
+                raise RescoreCancelled()
+        changed = int(session.scalar(select(func.count(ScoreHistory.id))) or 0) - before
+    process.apply_after_scoring(session, mark, now, None)
+    if process.has_active_rules(session):
+        for start in range(0, total, RESCORE_BATCH):
+            facts = recompute.build_facts(session, ids[start : start + RESCORE_BATCH])
+            process.apply_disqualification_rules(session, facts, now)
+    return RescoreSummary(total, changed)
 
 
 def rescore_all(
