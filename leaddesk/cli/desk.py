@@ -256,8 +256,12 @@ def cmd_log(args: argparse.Namespace, now: datetime, out: TextIO) -> int:
     props = _parse_props(args.prop)
     db = open_desk_db(args, now)
     try:
+        from leaddesk.services.process import resolve_actor
+
+        actor = resolve_actor(db, args.as_user)
         result = log_activity(
             db,
+            user_id=actor.id,
             email=args.email,
             type_key=args.type,
             occurred_at=occurred_at,
