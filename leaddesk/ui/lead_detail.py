@@ -1,0 +1,587 @@
+"""The lead pane: who the lead is, the form to correct them, and what they did.
+
+The form sends only the fields the user changed (the service touches nothing else) and
+never throws typed values away: a refused save leaves every field as typed with the
+reason in red under the offending one, and switching leads with unsaved edits asks first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from leaddesk.services.errors import ServiceError, ValidationError
+from leaddesk.services.records import LeadDetail, TimelineEntry, get_lead_detail, update_lead_form
+from leaddesk.store.database import Database
+from leaddesk.ui.clock import Clock, utc_now
+from leaddesk.ui.display import (
+    ERROR_COLOUR,
+    format_amount,
+    format_date,
+    format_relative,
+    format_time,
+    stars_text,
+)
+from leaddesk.ui.qt import (
+    QCheckBox,
+    QComboBox,
+    QFont,
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QKeySequence,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSplitter,
+    QStackedWidget,
+    Qt,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+    Signal,
+)
+
+NOTE_STYLE = (
+    "QLabel { background: palette(alternate-base); border: 1px solid palette(mid);"
+    " border-radius: 4px; padding: 6px; }"
+)
+# What a user is offered for buying role; the service normalises whatever is typed
+# ("Decision maker" becomes ``decision_maker``), so the list is a convenience, not a rule.
+BUYING_ROLE_CHOICES = ("decision_maker", "influencer", "champion", "user", "gatekeeper", "other")
+# Properties that say most about an activity, shown first in the timeline.
+KEY_PROPERTIES = ("subject", "url", "campaign")
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return format_amount(value)
+    return str(value)
+
+
+def _role_label(key: str) -> str:
+    return key.replace("_", " ").capitalize()
+
+
+def _role_key(text: str) -> str:
+    return text.strip().lower().replace(" ", "_")
+
+
+@dataclass
+class FormField:
+    """One editable field, its error line, and the value it was loaded with (so the
+    form can tell what the user changed and send only that)."""
+
+    group: str
+    name: str
+    label: str
+    widget: QLineEdit | QCheckBox | QComboBox
+    error: QLabel
+    original: Any = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.group}.{self.name}"
+
+    def load(self, value: Any) -> None:
+        self.original = value
+        widget = self.widget
+        if isinstance(widget, QCheckBox):
+            widget.setChecked(bool(value))
+        elif isinstance(widget, QComboBox):
+            widget.setCurrentText(_role_label(value) if value else "")
+        else:
+            widget.setText(_as_text(value))
+            widget.setCursorPosition(0)
+        self.show_error(None)
+
+    def value(self) -> Any:
+        widget = self.widget
+        if isinstance(widget, QCheckBox):
+            return widget.isChecked()
+        if isinstance(widget, QComboBox):
+            return widget.currentText().strip()
+        return widget.text().strip()
+
+    def changed(self) -> bool:
+        widget = self.widget
+        if isinstance(widget, QCheckBox):
+            return widget.isChecked() != bool(self.original)
+        if isinstance(widget, QComboBox):
+            return _role_key(widget.currentText()) != (self.original or "")
+        return widget.text().strip() != _as_text(self.original)
+
+    def show_error(self, message: str | None) -> None:
+        self.error.setText(message or "")
+        self.error.setVisible(bool(message))
+
+    def on_edit(self, callback: Callable[[], None]) -> None:
+        widget = self.widget
+        if isinstance(widget, QCheckBox):
+            widget.toggled.connect(callback)
+        elif isinstance(widget, QComboBox):
+            widget.currentTextChanged.connect(callback)
+        else:
+            widget.textChanged.connect(callback)
+
+
+CONTACT_FORM = (
+    ("email", "E-mail", "text"),
+    ("first_name", "First name", "text"),
+    ("last_name", "Last name", "text"),
+    ("phone", "Phone", "text"),
+    ("job_title", "Job title", "text"),
+    ("department", "Department", "text"),
+    ("buying_role", "Buying role", "role"),
+    ("country", "Country", "text"),
+    ("state", "State", "text"),
+    ("city", "City", "text"),
+    ("age", "Age", "number"),
+    ("source", "Source", "text"),
+    ("is_employee", "Is one of our employees", "bool"),
+    ("is_customer", "Is already a customer", "bool"),
+    ("email_subscribed", "Subscribed to e-mails", "bool"),
+)
+ACCOUNT_FORM = (
+    ("name", "Name", "text"),
+    ("domain", "Domain", "text"),
+    ("industry", "Industry", "text"),
+    ("employees", "Employees", "number"),
+    ("annual_revenue", "Annual revenue", "number"),
+    ("country", "Country", "text"),
+    ("state", "State", "text"),
+    ("city", "City", "text"),
+)
+LEAD_FORM = (
+    ("topic", "Topic", "text"),
+    ("source", "Source", "text"),
+)
+
+
+def _error_label() -> QLabel:
+    label = QLabel()
+    label.setStyleSheet(f"color: {ERROR_COLOUR};")
+    label.setWordWrap(True)
+    label.setVisible(False)
+    return label
+
+
+def _note_label() -> QLabel:
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setStyleSheet(NOTE_STYLE)
+    label.setVisible(False)
+    return label
+
+
+class LeadDetailPane(QWidget):
+    """Shows one lead. Tells the window when something changed so the list can follow."""
+
+    saved = Signal()
+    log_activity_requested = Signal()
+
+    def __init__(self, db: Database, clock: Clock = utc_now, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._db = db
+        self._clock = clock
+        self._detail: LeadDetail | None = None
+        self._fields: dict[str, FormField] = {}
+
+        self._stack = QStackedWidget()
+        self._placeholder = QLabel("Select a lead to see its details.")
+        self._placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._placeholder.setEnabled(False)
+        self._stack.addWidget(self._placeholder)
+        self._stack.addWidget(self._build_content())
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self._stack)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+    # --- building -----------------------------------------------------------------------
+
+    def _build_content(self) -> QWidget:
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        layout.setContentsMargins(8, 4, 4, 4)
+        layout.addWidget(self._build_header())
+
+        form_area = QWidget()
+        form_layout = QVBoxLayout(form_area)
+        form_layout.setContentsMargins(0, 0, 0, 0)
+        self.form_scroll = QScrollArea()
+        self.form_scroll.setWidgetResizable(True)
+        self.form_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.form_scroll.setWidget(self._build_form())
+        form_layout.addWidget(self.form_scroll)
+        self.form_error = _error_label()
+        form_layout.addWidget(self.form_error)
+        form_layout.addLayout(self._build_buttons())
+
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setObjectName("lead_detail_splitter")
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(form_area)
+        self.splitter.addWidget(self._build_timeline())
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        layout.addWidget(self.splitter, 1)
+        return content
+
+    def _build_header(self) -> QWidget:
+        header = QWidget()
+        layout = QVBoxLayout(header)
+        layout.setContentsMargins(0, 0, 0, 4)
+        layout.setSpacing(2)
+        self.name_label = QLabel()
+        font = QFont(self.font())
+        font.setPointSizeF(font.pointSizeF() * 1.4)
+        font.setBold(True)
+        self.name_label.setFont(font)
+        self.name_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.subtitle_label = QLabel()
+        self.subtitle_label.setWordWrap(True)
+        self.score_label = QLabel()
+        self.score_label.setToolTip(
+            "The primary scoring model's score; stars are relative to its sales-ready threshold."
+        )
+        self.facts_label = QLabel()
+        self.facts_label.setWordWrap(True)
+        self.note_label = _note_label()
+        layout.addWidget(self.name_label)
+        layout.addWidget(self.subtitle_label)
+        layout.addWidget(self.score_label)
+        layout.addWidget(self.facts_label)
+        layout.addWidget(self.note_label)
+        return header
+
+    def _build_form(self) -> QWidget:
+        form = QWidget()
+        layout = QVBoxLayout(form)
+        layout.setContentsMargins(0, 0, 8, 0)
+        self.contact_group = self._group("Contact", "contact", CONTACT_FORM)
+        self.contact_note = _note_label()
+        self.account_group = self._group("Account", "account", ACCOUNT_FORM)
+        self.account_note = _note_label()
+        self.lead_group = self._group("Lead", "lead", LEAD_FORM)
+        layout.addWidget(self.contact_note)
+        layout.addWidget(self.contact_group)
+        layout.addWidget(self.account_note)
+        layout.addWidget(self.account_group)
+        layout.addWidget(self.lead_group)
+        layout.addStretch(1)
+        return form
+
+    def _group(self, title: str, group: str, spec: tuple[tuple[str, str, str], ...]) -> QGroupBox:
+        box = QGroupBox(title)
+        form = QFormLayout(box)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        for name, label, kind in spec:
+            widget: QLineEdit | QCheckBox | QComboBox
+            if kind == "bool":
+                widget = QCheckBox(label)
+            elif kind == "role":
+                widget = QComboBox()
+                widget.setEditable(True)
+                widget.addItem("")
+                widget.addItems([_role_label(k) for k in BUYING_ROLE_CHOICES])
+            else:
+                widget = QLineEdit()
+                if kind == "number":
+                    widget.setMaximumWidth(160)
+            widget.setObjectName(f"{group}.{name}")
+            error = _error_label()
+            error.setObjectName(f"{group}.{name}.error")
+            field = FormField(group, name, label, widget, error)
+            field.on_edit(lambda *_args, field=field: self._field_edited(field))
+            self._fields[field.key] = field
+            cell = QWidget()
+            cell_layout = QVBoxLayout(cell)
+            cell_layout.setContentsMargins(0, 0, 0, 0)
+            cell_layout.setSpacing(1)
+            cell_layout.addWidget(widget)
+            cell_layout.addWidget(error)
+            if kind == "bool":
+                form.addRow("", cell)
+            else:
+                form.addRow(f"{label}:", cell)
+                row_label = form.labelForField(cell)
+                if isinstance(row_label, QLabel):
+                    row_label.setBuddy(widget)
+        return box
+
+    def _build_buttons(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.save_button = QPushButton("Save")
+        self.save_button.setShortcut(QKeySequence.StandardKey.Save)
+        self.save_button.setToolTip("Save the changes (Ctrl+S)")
+        self.save_button.clicked.connect(self.save)
+        self.revert_button = QPushButton("Revert")
+        self.revert_button.setToolTip("Put back the values last saved")
+        self.revert_button.clicked.connect(self.revert)
+        self.dirty_label = QLabel()
+        self.dirty_label.setEnabled(False)
+        row.addWidget(self.dirty_label)
+        row.addStretch(1)
+        row.addWidget(self.revert_button)
+        row.addWidget(self.save_button)
+        return row
+
+    def _build_timeline(self) -> QWidget:
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 6, 0, 0)
+        top = QHBoxLayout()
+        self.timeline_title = QLabel("Activity")
+        bold = QFont(self.timeline_title.font())
+        bold.setBold(True)
+        self.timeline_title.setFont(bold)
+        self.log_button = QPushButton("Log activity…")
+        self.log_button.setToolTip("Record a call, meeting, visit… for this lead (Ctrl+L)")
+        self.log_button.clicked.connect(self.log_activity_requested)
+        top.addWidget(self.timeline_title)
+        top.addStretch(1)
+        top.addWidget(self.log_button)
+        self.timeline = QTreeWidget()
+        self.timeline.setHeaderLabels(["When", "Activity", "Details"])
+        self.timeline.setRootIsDecorated(False)
+        self.timeline.setUniformRowHeights(True)
+        self.timeline.setAlternatingRowColors(True)
+        self.timeline.setColumnWidth(0, 130)
+        self.timeline.setColumnWidth(1, 130)
+        self.timeline.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        layout.addLayout(top)
+        layout.addWidget(self.timeline)
+        return box
+
+    # --- state ------------------------------------------------------------------------------
+
+    @property
+    def lead_id(self) -> int | None:
+        return self._detail.id if self._detail else None
+
+    @property
+    def detail(self) -> LeadDetail | None:
+        return self._detail
+
+    def field(self, key: str) -> FormField:
+        """The form field for a service error key such as ``"contact.email"``."""
+        return self._fields[key]
+
+    def changes(self) -> dict[str, dict[str, Any]]:
+        """What the user changed, per group, as the service's ``update_lead_form`` takes it."""
+        out: dict[str, dict[str, Any]] = {"contact": {}, "account": {}, "lead": {}}
+        for field in self._fields.values():
+            if field.widget.isEnabled() and field.changed():
+                out[field.group][field.name] = field.value()
+        return out
+
+    def has_unsaved_changes(self) -> bool:
+        return self._detail is not None and any(self.changes().values())
+
+    # --- loading ------------------------------------------------------------------------
+
+    def show_lead(self, lead_id: int | None) -> None:
+        """Show a lead with its saved values (callers ask about unsaved edits first)."""
+        if lead_id is None:
+            self._detail = None
+            self._stack.setCurrentIndex(0)
+            return
+        try:
+            detail = get_lead_detail(self._db, lead_id)
+        except ServiceError as exc:
+            self._detail = None
+            self._placeholder.setText(str(exc))
+            self._stack.setCurrentIndex(0)
+            return
+        self._detail = detail
+        self._fill_header(detail)
+        self._fill_form(detail)
+        self._fill_timeline(detail)
+        self._stack.setCurrentIndex(1)
+        self._update_buttons()
+
+    def reload(self) -> None:
+        """Fetch the lead again (its score or timeline changed) without discarding edits
+        in progress: the form is refilled only when it holds nothing unsaved."""
+        if self._detail is None:
+            return
+        keep_form = self.has_unsaved_changes()
+        try:
+            detail = get_lead_detail(self._db, self._detail.id)
+        except ServiceError:
+            self.show_lead(None)
+            return
+        self._detail = detail
+        self._fill_header(detail)
+        if not keep_form:
+            self._fill_form(detail)
+        self._fill_timeline(detail)
+        self._update_buttons()
+
+    def _fill_header(self, detail: LeadDetail) -> None:
+        lead = detail.lead
+        self.name_label.setText(detail.display_name)
+        company = detail.account.get("name") if detail.account else None
+        email = detail.contact.get("email") if detail.contact else None
+        parts = [p for p in (company, lead.get("topic") or None, email) if p]
+        self.subtitle_label.setText("  ·  ".join(parts))
+        self.score_label.setText(
+            f"<span style='font-size: large'>Score <b>{lead['score']}</b>  "
+            f"{stars_text(lead['stars'])}</span>"
+        )
+        stage = detail.stage_label
+        if lead.get("status") not in (None, "open"):
+            stage = f"{stage} — {lead['status']}"
+        if lead.get("sales_ready"):
+            stage += "  ·  sales-ready"
+        facts = [f"Stage: <b>{stage}</b>", f"Owner: {detail.owner_name or 'nobody yet'}"]
+        created = format_date(lead.get("created_at"))
+        if created:
+            facts.append(f"created {created}")
+        self.facts_label.setText("  ·  ".join(facts))
+        if detail.contact is None and detail.account is None:
+            self.note_label.setText(
+                "This lead has no contact and no account, so it cannot be scored. "
+                "Give it a company below, or link a contact to it."
+            )
+            self.note_label.setVisible(True)
+        else:
+            self.note_label.setVisible(False)
+
+    def _fill_form(self, detail: LeadDetail) -> None:
+        sources = {
+            "contact": detail.contact or {},
+            "account": detail.account or {},
+            "lead": detail.lead,
+        }
+        for field in self._fields.values():
+            field.load(sources[field.group].get(field.name))
+        has_contact = detail.contact is not None
+        self.contact_group.setEnabled(has_contact)
+        self.contact_note.setVisible(not has_contact)
+        if not has_contact:
+            self.contact_note.setText(
+                "This lead belongs to an account only: it has no contact person, so there "
+                "is nobody whose details to edit or whose activities to log."
+            )
+        self.account_note.setVisible(detail.account is None)
+        if detail.account is None:
+            self.account_note.setText("No company yet. Type a name to create one for this lead.")
+        self.form_error.setVisible(False)
+
+    def _fill_timeline(self, detail: LeadDetail) -> None:
+        now = self._clock()
+        self.timeline.clear()
+        items = [self._timeline_item(entry, detail, now) for entry in detail.timeline]
+        self.timeline.addTopLevelItems(items)
+        count = len(detail.timeline)
+        self.timeline_title.setText(f"Activity ({count})" if count else "Activity — none yet")
+        self.log_button.setEnabled(detail.contact is not None)
+        if detail.contact is None:
+            self.log_button.setToolTip("Activities are logged for a contact; this lead has none")
+        else:
+            self.log_button.setToolTip("Record a call, meeting, visit… for this lead (Ctrl+L)")
+
+    def _timeline_item(
+        self, entry: TimelineEntry, detail: LeadDetail, now: datetime
+    ) -> QTreeWidgetItem:
+        props = entry.properties
+        shown = [f"{props[k]}" for k in KEY_PROPERTIES if props.get(k) not in (None, "")]
+        shown += [
+            f"{k}: {v}" for k, v in props.items() if k not in KEY_PROPERTIES and v not in (None, "")
+        ]
+        if detail.contact is None:
+            shown.insert(0, entry.contact_email)
+        item = QTreeWidgetItem(
+            [format_time(entry.occurred_at), entry.type_label, "  ·  ".join(shown)]
+        )
+        item.setToolTip(0, format_relative(entry.occurred_at, now))
+        item.setToolTip(2, "\n".join(f"{k}: {v}" for k, v in props.items()) or "")
+        item.setData(0, Qt.ItemDataRole.UserRole, entry.id)
+        return item
+
+    # --- editing ------------------------------------------------------------------------
+
+    def _field_edited(self, field: FormField) -> None:
+        field.show_error(None)
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        dirty = self.has_unsaved_changes()
+        self.save_button.setEnabled(dirty)
+        self.revert_button.setEnabled(dirty)
+        self.dirty_label.setText("Unsaved changes" if dirty else "")
+
+    def save(self) -> bool:
+        """Save what changed. On refusal nothing is written and the form keeps the
+        typed values, with each reason shown under its field."""
+        if self._detail is None:
+            return True
+        changes = self.changes()
+        if not any(changes.values()):
+            return True
+        for field in self._fields.values():
+            field.show_error(None)
+        self.form_error.setVisible(False)
+        try:
+            update_lead_form(
+                self._db,
+                self._detail.id,
+                contact=changes["contact"] or None,
+                account=changes["account"] or None,
+                lead=changes["lead"] or None,
+                now=self._clock(),
+            )
+        except ValidationError as exc:
+            self._show_errors(exc.errors)
+            return False
+        except ServiceError as exc:
+            self.form_error.setText(f"Not saved: {exc}")
+            self.form_error.setVisible(True)
+            return False
+        self.show_lead(self._detail.id)
+        self.saved.emit()
+        return True
+
+    def _show_errors(self, errors: dict[str, str]) -> None:
+        stray: list[str] = []
+        first: FormField | None = None
+        for key, message in errors.items():
+            field = self._fields.get(key)
+            if field is None:
+                stray.append(f"{key}: {message}")
+                continue
+            field.show_error(message)
+            if first is None:
+                first = field
+        text = "Not saved — fix the fields marked in red."
+        if stray:
+            text = "Not saved: " + "; ".join(stray)
+        self.form_error.setText(text)
+        self.form_error.setVisible(True)
+        if first is not None:
+            first.widget.setFocus()
+            self.form_scroll.ensureWidgetVisible(first.widget)
+
+    def revert(self) -> None:
+        if self._detail is not None:
+            self._fill_form(self._detail)
+            self._update_buttons()
+
+    def focus_form(self) -> None:
+        """Enter on a list row lands here: the first field the user can edit."""
+        for field in self._fields.values():
+            if field.widget.isEnabled() and field.widget.isVisibleTo(self):
+                field.widget.setFocus(Qt.FocusReason.OtherFocusReason)
+                return
+        self.setFocus()

@@ -1,0 +1,379 @@
+"""The main window driven like a user would: search, sort, open, log, edit, filter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+from pytestqt.qtbot import QtBot
+
+from leaddesk.services import records
+from leaddesk.services.lists import LeadQuery, lead_ids
+from leaddesk.store.database import Database
+from leaddesk.ui.log_activity_dialog import LogActivityDialog
+from leaddesk.ui.main_window import MainWindow
+from leaddesk.ui.qt import QApplication, QLineEdit, QMessageBox, QPoint, Qt, QWidget
+from tests.conftest import NOW
+from tests.ui.conftest import MessageBoxes
+
+MakeWindow = Callable[[Database], MainWindow]
+LAST_ACTIVITY = 7
+
+
+def lead_names(window: MainWindow) -> list[str]:
+    model = window.leads_model
+    return [model.data(model.index(row, 0)) for row in range(model.rowCount())]
+
+
+def row_of_name(window: MainWindow, name: str) -> int:
+    return lead_names(window).index(name)
+
+
+def select_lead(qtbot: QtBot, window: MainWindow, row: int) -> int:
+    window.leads_view.setCurrentIndex(window.leads_model.index(row, 0))
+    lead_id = window.leads_model.id_at(row)
+    qtbot.waitUntil(lambda: window.detail.lead_id == lead_id)
+    assert lead_id is not None
+    return lead_id
+
+
+def text_field(window: MainWindow, key: str) -> QLineEdit:
+    widget = window.detail.field(key).widget
+    assert isinstance(widget, QLineEdit)
+    return widget
+
+
+def activate(qtbot: QtBot, window: MainWindow) -> None:
+    """Shortcuts only fire in the active window; offscreen, activation must be asked for."""
+    handle = window.windowHandle()
+    assert handle is not None
+    handle.requestActivate()
+    qtbot.waitUntil(window.isActiveWindow)
+
+
+def focus_inside(window: MainWindow, widget: QWidget) -> bool:
+    focused = window.focusWidget()
+    return focused is not None and (focused is widget or widget.isAncestorOf(focused))
+
+
+def test_starts_on_the_leads_with_the_top_lead_shown(
+    qtbot: QtBot, make_window: MakeWindow, small_desk: Database
+) -> None:
+    window = make_window(small_desk)
+    assert window.leads_model.rowCount() == 6
+    assert window.search.placeholderText() == "Search name, e-mail, company, topic  (Ctrl+F)"
+    qtbot.waitUntil(lambda: window.detail.lead_id == window.leads_model.id_at(0))
+    assert window.counts_label.text() == (
+        "6 leads shown · 6 leads · 0 sales-ready · 5 contacts · 3 accounts"
+    )
+
+
+def test_typing_a_search_narrows_the_list_after_a_pause(
+    qtbot: QtBot, make_window: MakeWindow, small_desk: Database
+) -> None:
+    window = make_window(small_desk)
+    qtbot.keyClicks(window.search, "acme")
+    assert window.leads_model.rowCount() == 6  # debounced: not yet
+    qtbot.waitUntil(lambda: window.leads_model.rowCount() == 3)
+    assert sorted(lead_names(window)) == ["Ana Souza", "Ana Souza", "Bruno Lima"]
+    assert window.counts_label.text().startswith("3 leads shown · 6 leads")
+
+    qtbot.keyClick(window.search, Qt.Key.Key_Escape)
+    assert window.search.text() == ""
+    qtbot.waitUntil(lambda: window.leads_model.rowCount() == 6)
+
+
+def test_sorting_by_header_reorders_the_names(
+    qtbot: QtBot, make_window: MakeWindow, small_desk: Database
+) -> None:
+    window = make_window(small_desk)
+    window.leads_view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+    assert lead_names(window) == [
+        "Ana Souza",
+        "Ana Souza",
+        "Bruno Lima",
+        "Carla Mendes",
+        "Diego Ramos",
+        "Eva Zimmer",
+    ]
+    header = window.leads_view.horizontalHeader()
+    name_section = header.sectionViewportPosition(0) + header.sectionSize(0) // 2
+    qtbot.mouseClick(
+        header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(name_section, header.height() // 2)
+    )
+    assert header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
+    assert lead_names(window)[0] == "Eva Zimmer"
+    assert window.leads_model.query.sort == "name" and window.leads_model.query.descending
+
+
+def test_enter_opens_the_selected_lead_and_focuses_its_form(
+    qtbot: QtBot, make_window: MakeWindow, small_desk: Database
+) -> None:
+    window = make_window(small_desk)
+    window.leads_view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+    activate(qtbot, window)
+    window.leads_view.setFocus()
+    carla_row = row_of_name(window, "Carla Mendes")
+    window.leads_view.setCurrentIndex(window.leads_model.index(carla_row, 0))
+    qtbot.keyClick(window.leads_view, Qt.Key.Key_Return)
+    assert window.detail.lead_id == window.leads_model.id_at(carla_row)
+    assert window.detail.name_label.text() == "Carla Mendes"
+    assert text_field(window, "contact.email").text() == "carla@globex.example"
+    assert focus_inside(window, window.detail)
+
+
+def test_arrow_keys_move_and_the_pane_follows(
+    qtbot: QtBot, make_window: MakeWindow, small_desk: Database
+) -> None:
+    window = make_window(small_desk)
+    window.leads_view.setFocus()
+    window.leads_view.setCurrentIndex(window.leads_model.index(0, 0))
+    qtbot.keyClick(window.leads_view, Qt.Key.Key_Down)
+    assert window.leads_view.currentIndex().row() == 1
+    qtbot.waitUntil(lambda: window.detail.lead_id == window.leads_model.id_at(1))
+
+
+def test_logging_an_activity_tops_the_timeline_and_updates_the_row(
+    qtbot: QtBot, make_window: MakeWindow, small_desk: Database
+) -> None:
+    window = make_window(small_desk)
+    window.leads_view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+    bruno_row = row_of_name(window, "Bruno Lima")
+    select_lead(qtbot, window, bruno_row)
+    assert window.leads_model.data(window.leads_model.index(bruno_row, LAST_ACTIVITY)) == ""
+
+    dialog = window.log_activity()
+    assert isinstance(dialog, LogActivityDialog)
+    assert dialog.chosen_time() == NOW.replace(microsecond=0)
+    dialog.set_type("Meeting held")
+    dialog.set_time(NOW - timedelta(hours=2))
+    dialog.set_property("subject", "Quarterly review")
+    with qtbot.assertNotEmitted(window.leads_model.modelReset):
+        dialog.accept()
+    assert not dialog.isVisible()
+
+    top = window.detail.timeline.topLevelItem(0)
+    assert top is not None
+    assert top.text(1) == "Meeting held"
+    assert "Quarterly review" in top.text(2)
+    assert window.detail.timeline_title.text() == "Activity (1)"
+    cell = window.leads_model.index(bruno_row, LAST_ACTIVITY)
+    assert window.leads_model.data(cell) == "2 hours ago"
+
+
+def test_a_refused_activity_keeps_the_dialog_open_with_its_input(
+    qtbot: QtBot, make_window: MakeWindow, small_desk: Database
+) -> None:
+    window = make_window(small_desk)
+    select_lead(qtbot, window, 0)
+    before = window.detail.timeline.topLevelItemCount()
+    dialog = window.log_activity()
+    assert dialog is not None
+    dialog.set_type("Telepathy session")
+    dialog.set_property("url", "https://acme.example/x")
+    dialog.accept()
+    assert dialog.isVisible()
+    assert dialog.error_label.isVisible()
+    assert "Telepathy session" in dialog.error_label.text()
+    assert dialog.chosen_properties() == {"url": "https://acme.example/x"}
+    assert window.detail.timeline.topLevelItemCount() == before
+    dialog.reject()
+
+
+def test_bad_email_and_negative_employees_are_shown_and_nothing_is_saved(
+    qtbot: QtBot, make_window: MakeWindow, small_desk: Database
+) -> None:
+    window = make_window(small_desk)
+    window.leads_view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+    lead_id = select_lead(qtbot, window, 0)  # Ana Souza of Acme Tools
+    detail = window.detail
+    contact_id = detail.detail.contact_id if detail.detail else None
+    account_id = detail.detail.account_id if detail.detail else None
+    assert contact_id is not None and account_id is not None
+
+    first_name = text_field(window, "contact.first_name")
+    email = text_field(window, "contact.email")
+    employees = text_field(window, "account.employees")
+    first_name.setText("Anabela")
+    email.setText("not an e-mail")
+    employees.setText("-5")
+    assert detail.save_button.isEnabled()
+    qtbot.mouseClick(detail.save_button, Qt.MouseButton.LeftButton)
+
+    email_error = detail.field("contact.email").error
+    employees_error = detail.field("account.employees").error
+    assert email_error.isVisible() and "not a valid e-mail" in email_error.text()
+    assert employees_error.isVisible() and "negative" in employees_error.text()
+    assert not detail.field("contact.first_name").error.isVisible()
+    # Typed values stay; the database is untouched.
+    assert (first_name.text(), email.text(), employees.text()) == ("Anabela", "not an e-mail", "-5")
+    assert records.get_contact(small_desk, contact_id)["first_name"] == "Ana"
+    assert records.get_contact(small_desk, contact_id)["email"] == "ana@acme.example"
+    assert records.get_account(small_desk, account_id)["employees"] == 120
+    assert detail.lead_id == lead_id and detail.has_unsaved_changes()
+
+
+def test_a_good_edit_is_saved_and_the_list_follows(
+    qtbot: QtBot, make_window: MakeWindow, small_desk: Database
+) -> None:
+    window = make_window(small_desk)
+    window.leads_view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+    select_lead(qtbot, window, 0)
+    detail = window.detail
+    text_field(window, "contact.first_name").setText("Anabela")
+    text_field(window, "account.employees").setText("130")
+    assert detail.save()
+    assert not detail.has_unsaved_changes()
+    contact_id = detail.detail.contact_id if detail.detail else None
+    assert contact_id is not None
+    assert records.get_contact(small_desk, contact_id)["first_name"] == "Anabela"
+    assert lead_names(window)[:2] == ["Anabela Souza", "Anabela Souza"]
+    assert detail.name_label.text() == "Anabela Souza"
+
+
+def test_unsaved_edits_are_not_dropped_when_moving_on(
+    qtbot: QtBot, make_window: MakeWindow, small_desk: Database, message_boxes: MessageBoxes
+) -> None:
+    window = make_window(small_desk)
+    first = select_lead(qtbot, window, 0)
+    text_field(window, "contact.city").setText("Recife")
+
+    message_boxes.answer = QMessageBox.StandardButton.Cancel
+    window.leads_view.setCurrentIndex(window.leads_model.index(1, 0))
+    qtbot.waitUntil(lambda: "question" in message_boxes.kinds())
+    qtbot.waitUntil(lambda: window.leads_view.currentIndex().row() == 0)
+    assert window.detail.lead_id == first
+    assert text_field(window, "contact.city").text() == "Recife"
+
+    message_boxes.answer = QMessageBox.StandardButton.Discard
+    second = select_lead(qtbot, window, 1)
+    assert second != first
+    assert not window.detail.has_unsaved_changes()
+
+
+def test_opening_a_contact_shows_its_leads_with_a_clearable_chip(
+    qtbot: QtBot, make_window: MakeWindow, small_desk: Database
+) -> None:
+    window = make_window(small_desk)
+    window.show_tab(1)
+    contacts = window.contacts_model
+    assert contacts.rowCount() == 5
+    ana_row = [contacts.data(contacts.index(r, 0)) for r in range(5)].index("Ana Souza")
+    window.contacts_view.setCurrentIndex(contacts.index(ana_row, 0))
+    qtbot.keyClick(window.contacts_view, Qt.Key.Key_Return)
+
+    assert window.current_tab.key == "leads"
+    assert lead_names(window) == ["Ana Souza", "Ana Souza"]
+    assert window.filter_chip.isVisible()
+    assert window.filter_chip.text() == "Leads of Ana Souza  ✕"
+    ana_id = contacts.id_at(ana_row)
+    assert set(window.leads_model._ids) == set(lead_ids(small_desk, LeadQuery(contact_id=ana_id)))
+
+    qtbot.mouseClick(window.filter_chip, Qt.MouseButton.LeftButton)
+    assert not window.filter_chip.isVisible()
+    assert window.leads_model.rowCount() == 6
+
+
+def test_opening_an_account_shows_the_leads_of_its_people(
+    qtbot: QtBot, make_window: MakeWindow, small_desk: Database
+) -> None:
+    window = make_window(small_desk)
+    window.show_tab(2)
+    accounts = window.accounts_model
+    names = [accounts.data(accounts.index(r, 0)) for r in range(accounts.rowCount())]
+    index = accounts.index(names.index("Acme Tools"), 0)
+    qtbot.mouseDClick(
+        window.accounts_view.viewport(),
+        Qt.MouseButton.LeftButton,
+        pos=window.accounts_view.visualRect(index).center(),
+    )
+    assert window.lead_filter_label == "Leads of Acme Tools"
+    assert sorted(lead_names(window)) == ["Ana Souza", "Ana Souza", "Bruno Lima"]
+
+
+def test_layout_and_sort_survive_a_restart(
+    qtbot: QtBot, make_window: MakeWindow, small_desk: Database, settings_path: Path
+) -> None:
+    window = make_window(small_desk)
+    window.leads_view.horizontalHeader().resizeSection(0, 222)
+    window.leads_view.sortByColumn(2, Qt.SortOrder.DescendingOrder)  # topic
+    window.show_tab(1)
+    window.close()
+    assert settings_path.exists()
+
+    again = make_window(small_desk)
+    header = again.leads_view.horizontalHeader()
+    assert header.sectionSize(0) == 222
+    assert (header.sortIndicatorSection(), header.sortIndicatorOrder()) == (
+        2,
+        Qt.SortOrder.DescendingOrder,
+    )
+    assert again.current_tab.key == "contacts"
+    again.show_tab(0)
+    topics = [again.leads_model.data(again.leads_model.index(r, 2)) for r in range(6)]
+    assert topics == sorted(topics, key=str.lower, reverse=True)
+
+
+def test_keyboard_shortcuts_reach_search_and_tabs(
+    qtbot: QtBot, make_window: MakeWindow, small_desk: Database
+) -> None:
+    window = make_window(small_desk)
+    activate(qtbot, window)
+    window.leads_view.setFocus()
+    qtbot.keyClick(window.leads_view, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert QApplication.focusWidget() is window.search
+    qtbot.keyClick(window.search, Qt.Key.Key_Escape)  # empty search: back to the list
+    assert QApplication.focusWidget() is window.leads_view
+    qtbot.keyClick(window.leads_view, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
+    assert window.current_tab.key == "accounts"
+    assert window.counts_label.text().startswith("3 accounts shown")
+
+    qtbot.keyClick(window.accounts_view, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
+    select_lead(qtbot, window, 0)
+    qtbot.keyClick(window.leads_view, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
+    dialog = window.findChild(LogActivityDialog)
+    assert dialog is not None and dialog.isVisible()
+    dialog.reject()
+
+
+def test_account_only_and_unlinked_leads_explain_themselves(
+    qtbot: QtBot, make_window: MakeWindow, small_desk: Database
+) -> None:
+    acme = records.find_contact_id(small_desk, "ana@acme.example")
+    assert acme is not None
+    account_id = records.get_contact(small_desk, acme)["account_id"]
+    account_only = records.create_lead(
+        small_desk,
+        contact_id=None,
+        account_id=account_id,
+        topic="Account-based campaign",
+        source=None,
+        now=NOW,
+    )
+    orphan = records.create_lead(
+        small_desk, contact_id=None, account_id=None, topic="Walk-in", source=None, now=NOW
+    )
+    window = make_window(small_desk)
+    detail = window.detail
+
+    detail.show_lead(account_only)
+    assert not detail.contact_group.isEnabled()
+    assert detail.contact_note.isVisibleTo(window)
+    assert not detail.log_button.isEnabled()
+    assert detail.name_label.text() == "Acme Tools"
+
+    detail.show_lead(orphan)
+    assert detail.note_label.isVisibleTo(window)
+    assert "cannot be scored" in detail.note_label.text()
+    assert detail.account_group.isEnabled()
+
+
+def test_about_names_version_and_database(
+    make_window: MakeWindow, small_desk: Database, message_boxes: MessageBoxes
+) -> None:
+    window = make_window(small_desk)
+    window.show_about()
+    kind, _title, text = message_boxes.shown[-1]
+    assert kind == "about"
+    assert "0.1.0" in text and "desk.sqlite" in text
