@@ -58,6 +58,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, func, insert, select
 from sqlalchemy.orm import Session
 
+from leaddesk.services import recompute
 from leaddesk.store.database import Database
 from leaddesk.store.models import Account, Activity, ActivityType, Contact, Lead, User
 
@@ -671,8 +672,12 @@ def generate_demo(
         now = now.astimezone(UTC).replace(tzinfo=None)
     with db.transaction() as session:
         raw = _fast_path(session)
+        first_lead = int(session.scalar(select(func.max(Lead.id))) or 0) + 1
         generator = _Generator(session, random.Random(seed), now, raw, progress, leads)
-        return generator.run(leads)
+        summary = generator.run(leads)
+        # The list's folded sort and search columns, for the leads just added.
+        recompute.refresh_lead_labels(session, range(first_lead, first_lead + summary.leads))
+        return summary
 
 
 def _fast_path(session: Session) -> bool:

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, literal, or_, select
+from sqlalchemy import Select, case, func, literal, or_, select
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
+from leaddesk.domain.search_text import search_words
 from leaddesk.services.records import display_name
 from leaddesk.store.database import Database
 from leaddesk.store.models import (
@@ -71,7 +72,9 @@ class LeadRow:
 _LeadAccount = aliased(Account)
 
 
-def _lead_base(columns: Sequence[Any]) -> Select[Any]:
+def _lead_base(columns: Sequence[Any], joins: bool = True) -> Select[Any]:
+    if not joins:
+        return select(*columns).select_from(Lead)
     return (
         select(*columns)
         .select_from(Lead)
@@ -91,45 +94,42 @@ def _search_words(text: str) -> list[str]:
     return [w for w in text.strip().lower().split() if w]
 
 
-def _lead_name_expr() -> ColumnElement[Any]:
-    full = func.trim(
-        func.coalesce(Contact.first_name, "") + literal(" ") + func.coalesce(Contact.last_name, "")
-    )
-    return func.lower(func.coalesce(func.nullif(full, ""), Contact.email, _LeadAccount.name, ""))
-
-
-def _lead_sort_column(key: str) -> ColumnElement[Any]:
+def _lead_sort_column(key: str, db: Database | None = None) -> ColumnElement[Any]:
+    """A plain indexed column wherever possible: expressions force SQLite to compute a key
+    for all 100,000 rows before sorting them."""
     if key == "name":
-        return _lead_name_expr()
+        return Lead.sort_name
     if key == "company":
-        return func.lower(func.coalesce(_LeadAccount.name, ""))
+        return Lead.sort_company
     if key == "topic":
-        return func.lower(Lead.topic)
+        return Lead.topic
     if key in ("score", "stars"):
         return Lead.score
     if key == "stage":
-        return select(Stage.position).where(Stage.key == Lead.stage).scalar_subquery()
+        # Stage order lives in a five-row table; a CASE over those few keys sorts without
+        # a join per lead.
+        positions = _small_table(db, select(Stage.key, Stage.position))
+        return case(positions, value=Lead.stage, else_=-1) if positions else Lead.stage
     if key == "owner":
-        return func.lower(
-            func.coalesce(select(User.name).where(User.id == Lead.owner_id).scalar_subquery(), "")
-        )
+        names = _small_table(db, select(User.id, func.lower(User.name)))
+        return case(names, value=Lead.owner_id, else_="") if names else Lead.owner_id
     if key == "last_activity":
-        return func.coalesce(Lead.last_activity_at, literal(datetime(1, 1, 1)))
+        # No activity sorts as the oldest: SQLite puts NULLs first ascending, last descending.
+        return Lead.last_activity_at
     raise ValueError(f"cannot sort leads by {key!r}")
 
 
+def _small_table(db: Database | None, query: Select[Any]) -> dict[Any, Any]:
+    if db is None:
+        return {}
+    with db.engine.connect() as conn:
+        return {k: v for k, v in conn.execute(query)}
+
+
 def _apply_lead_filters(query: Select[Any], q: LeadQuery) -> Select[Any]:
-    for word in _search_words(q.search):
-        pattern = _like(word)
-        query = query.where(
-            or_(
-                Contact.first_name.ilike(pattern, escape="\\"),
-                Contact.last_name.ilike(pattern, escape="\\"),
-                Contact.email.ilike(pattern, escape="\\"),
-                _LeadAccount.name.ilike(pattern, escape="\\"),
-                Lead.topic.ilike(pattern, escape="\\"),
-            )
-        )
+    for word in search_words(q.search):
+        # search_text is folded (lower-case, no accents), like the words: a plain LIKE.
+        query = query.where(Lead.search_text.like(_like(word), escape="\\"))
     if q.stage is not None:
         query = query.where(Lead.stage == q.stage)
     if q.status is not None:
@@ -175,25 +175,74 @@ def _queue_filter(query: Select[Any], queue: str, user_id: int | None) -> Select
 
 
 def queue_counts(db: Database, user_id: int | None) -> dict[str, int]:
-    """Counts beside each queue in the sidebar, in one round trip per queue."""
-    out: dict[str, int] = {}
-    for queue in ("all", "telemarketing", "sales_acceptance", "mine", "disqualified"):
-        out[queue] = count_leads(db, LeadQuery(queue=queue, me=user_id))
-    return out
+    """Counts beside each queue in the sidebar: one pass over the leads table."""
+    is_open = Lead.status == "open"
+    with db.engine.connect() as conn:
+        telemarketing = list(
+            conn.execute(
+                select(Stage.key).where(
+                    Stage.role.in_(("telemarketing_ready", "telemarketing_accepted"))
+                )
+            ).scalars()
+        )
+        row = conn.execute(
+            select(
+                func.count(Lead.id),
+                func.sum(case((is_open & Lead.stage.in_(telemarketing), 1), else_=0)),
+                func.sum(
+                    case(
+                        (is_open & Lead.sales_ready.is_(True) & Lead.sales_accepted.is_(False), 1),
+                        else_=0,
+                    )
+                ),
+                func.sum(case((is_open & (Lead.owner_id == (user_id or -1)), 1), else_=0)),
+                func.sum(case((Lead.status == "disqualified", 1), else_=0)),
+            )
+        ).one()
+    keys = ("all", "telemarketing", "sales_acceptance", "mine", "disqualified")
+    return {key: int(value or 0) for key, value in zip(keys, row, strict=True)}
 
 
 def lead_ids(db: Database, q: LeadQuery) -> list[int]:
     """Ids of every matching lead in display order (ties broken by id, so stable)."""
-    column = _lead_sort_column(q.sort)
+    column = _lead_sort_column(q.sort, db)
     order = column.desc() if q.descending else column.asc()
     tie = Lead.id.desc() if q.descending else Lead.id.asc()
-    query = _apply_lead_filters(_lead_base([Lead.id]), q).order_by(order, tie)
-    with db.reading() as session:
-        return list(session.scalars(query))
+    query = _apply_lead_filters(_lead_base([Lead.id], _needs_joins(q)), q)
+    return _ids(db, query.order_by(order, tie))
+
+
+def _needs_joins(q: LeadQuery) -> bool:
+    """Sorts, searches and queues read the leads table alone (names, companies and search
+    text are folded copies on it); joining contacts and accounts would double the cost of a
+    100,000-row sort."""
+    return q.account_id is not None
+
+
+def _ids(db: Database, query: Select[Any]) -> list[int]:
+    """The ids, straight from the driver: for 100,000 rows SQLAlchemy's result machinery
+    costs as much as SQLite's sort, and a list of ints needs none of it. The statement is
+    still built and compiled (and cached) by SQLAlchemy; only plain parameters (text and
+    numbers) are used here, so no type processing is skipped."""
+    compiled = query.compile(dialect=db.engine.dialect)
+    params = compiled.params
+    positions = compiled.positiontup
+    if positions is None or not all(
+        isinstance(params[name], int | str | float) for name in positions
+    ):
+        with db.engine.connect() as conn:
+            return list(conn.execute(query).scalars().all())
+    with db.engine.connect() as conn:
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(str(compiled), [params[name] for name in positions])
+            return [row[0] for row in cursor.fetchall()]
+        finally:
+            cursor.close()
 
 
 def count_leads(db: Database, q: LeadQuery) -> int:
-    query = _apply_lead_filters(_lead_base([func.count(Lead.id)]), q)
+    query = _apply_lead_filters(_lead_base([func.count(Lead.id)], _needs_joins(q)), q)
     with db.reading() as session:
         return int(session.scalar(query) or 0)
 
@@ -336,8 +385,7 @@ def contact_ids(db: Database, q: ContactQuery) -> list[int]:
     query = _contact_filters(
         select(Contact.id).outerjoin(Account, Account.id == Contact.account_id), q
     ).order_by(order, tie)
-    with db.reading() as session:
-        return list(session.scalars(query))
+    return _ids(db, query)
 
 
 def contact_rows(db: Database, ids: Sequence[int]) -> dict[int, ContactRow]:
@@ -420,8 +468,7 @@ def account_ids(db: Database, q: AccountQuery) -> list[int]:
                 Account.country.ilike(pattern, escape="\\"),
             )
         )
-    with db.reading() as session:
-        return list(session.scalars(query.order_by(order, tie)))
+    return _ids(db, query.order_by(order, tie))
 
 
 def account_rows(db: Database, ids: Sequence[int]) -> dict[int, AccountRow]:
@@ -457,21 +504,27 @@ class DeskCounts:
 
 
 def desk_counts(db: Database) -> DeskCounts:
-    with db.reading() as session:
-        leads = session.scalar(select(func.count(Lead.id))) or 0
-        open_leads = session.scalar(select(func.count(Lead.id)).where(Lead.status == "open")) or 0
-        ready = (
-            session.scalar(
-                select(func.count(Lead.id)).where(Lead.sales_ready.is_(True), Lead.status == "open")
+    with db.engine.connect() as conn:
+        leads, open_leads, ready = conn.execute(
+            select(
+                func.count(Lead.id),
+                func.sum(case((Lead.status == "open", 1), else_=0)),
+                func.sum(case(((Lead.status == "open") & Lead.sales_ready.is_(True), 1), else_=0)),
             )
-            or 0
-        )
-        contacts = session.scalar(select(func.count(Contact.id))) or 0
-        accounts = session.scalar(select(func.count(Account.id))) or 0
-        # max(rowid) is instant where count(*) scans a million rows; exact enough for a
+        ).one()
+        contacts = conn.execute(select(func.count(Contact.id))).scalar() or 0
+        accounts = conn.execute(select(func.count(Account.id))).scalar() or 0
+        # max(id) is instant where count(*) scans a million rows; exact enough for a
         # status bar and exact unless activities were deleted.
-        activities = session.scalar(select(func.max(Activity.id))) or 0
-        return DeskCounts(leads, open_leads, ready, contacts, accounts, activities)
+        activities = conn.execute(select(func.max(Activity.id))).scalar() or 0
+    return DeskCounts(
+        int(leads or 0),
+        int(open_leads or 0),
+        int(ready or 0),
+        int(contacts),
+        int(accounts),
+        int(activities),
+    )
 
 
 # --- per-model scores, for exports that show every model --------------------------------

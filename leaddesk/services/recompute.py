@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from leaddesk.domain.scoring import ActivityFact, LeadFacts, ScoringModel, score_models, stars
 from leaddesk.domain.scoring_file import FORMAT, parse_document
@@ -380,3 +380,61 @@ def _write_scores(
                 scored_at=now,
             )
         )
+
+
+# --- the lead list's folded sort and search columns -----------------------------------------
+
+
+def refresh_lead_labels(session: Session, lead_ids: Iterable[int] | None = None) -> int:
+    """Recompute ``sort_name``, ``sort_company`` and ``search_text`` for these leads (all
+    leads when None). Every writer of names, e-mails, companies or topics calls this in its
+    own transaction: the forms, the demo generator and the importer."""
+    from leaddesk.domain.search_text import fold, search_blob
+
+    LeadAccount = aliased(Account)
+    query = (
+        select(
+            Lead.id,
+            Contact.first_name,
+            Contact.last_name,
+            Contact.email,
+            LeadAccount.name,
+            Lead.topic,
+        )
+        .select_from(Lead)
+        .outerjoin(Contact, Contact.id == Lead.contact_id)
+        .outerjoin(
+            LeadAccount, LeadAccount.id == func.coalesce(Lead.account_id, Contact.account_id)
+        )
+    )
+    ids = None if lead_ids is None else sorted(set(lead_ids))
+    chunks = [None] if ids is None else [ids[i : i + 5000] for i in range(0, len(ids), 5000)]
+    count = 0
+    for chunk in chunks:
+        if chunk is not None and not chunk:
+            continue
+        part = query if chunk is None else query.where(Lead.id.in_(chunk))
+        updates = []
+        for lead_id, first, last, email, company, topic in session.execute(part):
+            name = " ".join(p for p in (first, last) if p) or email or company or ""
+            updates.append(
+                {
+                    "b_id": lead_id,
+                    "sort_name": fold(name),
+                    "sort_company": fold(company),
+                    "search_text": search_blob((name, email, company, topic)),
+                }
+            )
+        if updates:
+            session.execute(
+                update(Lead.__table__)
+                .where(Lead.__table__.c.id == bindparam("b_id"))
+                .values(
+                    sort_name=bindparam("sort_name"),
+                    sort_company=bindparam("sort_company"),
+                    search_text=bindparam("search_text"),
+                ),
+                updates,
+            )
+            count += len(updates)
+    return count

@@ -215,6 +215,7 @@ def create_lead(
         session.add(lead)
         session.flush()
         lead.last_activity_at = recompute.last_activity_for(session, [lead.id]).get(lead.id)
+        recompute.refresh_lead_labels(session, [lead.id])
         recompute.rescore(session, [lead.id], now, "record edited")
         return lead.id
 
@@ -361,6 +362,10 @@ def update_lead_form(
         if lead_clean and _apply(row, lead_clean):
             row.updated_at = now
         session.flush()
+        if contact_clean or account_clean or lead_clean:
+            if account_clean and row.account_id is None and contact_row is not None:
+                touched.update(recompute.leads_of_contact(session, contact_row.id))
+            recompute.refresh_lead_labels(session, touched)
         recompute.rescore(session, sorted(touched), now, "record edited")
 
 
@@ -386,9 +391,9 @@ def update_contact(
         if _apply(row, cleaned):
             row.updated_at = now
             session.flush()
-            recompute.rescore(
-                session, recompute.leads_of_contact(session, contact_id), now, "record edited"
-            )
+            touched = recompute.leads_of_contact(session, contact_id)
+            recompute.refresh_lead_labels(session, touched)
+            recompute.rescore(session, touched, now, "record edited")
 
 
 def update_account(
@@ -402,6 +407,6 @@ def update_account(
         if _apply(row, cleaned):
             row.updated_at = now
             session.flush()
-            recompute.rescore(
-                session, recompute.leads_of_account(session, account_id), now, "record edited"
-            )
+            touched = recompute.leads_of_account(session, account_id)
+            recompute.refresh_lead_labels(session, touched)
+            recompute.rescore(session, touched, now, "record edited")

@@ -76,3 +76,24 @@ def test_desk_counts(small_desk: Database) -> None:
     counts = lists.desk_counts(small_desk)
     assert (counts.leads, counts.open_leads, counts.contacts, counts.accounts) == (6, 6, 5, 3)
     assert counts.activities == 4
+
+
+def test_search_ignores_accents_and_follows_edits(small_desk: Database) -> None:
+    from datetime import datetime
+
+    from leaddesk.services import records
+
+    now = datetime(2026, 11, 22, 12, 0)
+    acme = lists.account_ids(small_desk, AccountQuery(search="acme"))[0]
+    records.update_account(small_desk, acme, {"name": "Açaí Ferramentas"}, now)
+    assert sorted(_names(small_desk, LeadQuery(search="acai"))) == [
+        "Ana Souza",
+        "Ana Souza",
+        "Bruno Lima",
+    ]
+    assert _names(small_desk, LeadQuery(search="acme tools")) == []
+    carla = lists.contact_ids(small_desk, ContactQuery(search="carla"))[0]
+    records.update_contact(small_desk, carla, {"last_name": "Gonçalves"}, now)
+    assert _names(small_desk, LeadQuery(search="GONCALVES")) == ["Carla Gonçalves"]
+    by_company = _names(small_desk, LeadQuery(sort="company", descending=False))
+    assert by_company[:3] == ["Ana Souza", "Ana Souza", "Bruno Lima"]  # "Açaí" sorts as "acai"
