@@ -117,3 +117,26 @@ def test_opening_an_up_to_date_database_makes_no_backup(tmp_path: Path) -> None:
 
 def test_migrations_are_found_from_a_checkout() -> None:
     assert (migrations_dir() / "env.py").exists()
+
+
+def test_cheap_head_agrees_with_alembic(db: Database) -> None:
+    from leaddesk.store.migrate import _cheap_head, is_current
+
+    assert _cheap_head() == head_revision()
+    assert is_current(db.engine)
+
+
+def test_opening_a_current_database_does_not_import_alembic(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'desk.sqlite'}"
+    open_desk(url, NOW).db.dispose()
+    code = (
+        "import sys, datetime\n"
+        "from leaddesk.services.desk import open_desk\n"
+        f"open_desk({url!r}, datetime.datetime(2026, 11, 22)).db.dispose()\n"
+        "print('alembic' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
