@@ -1,0 +1,396 @@
+"""A lead's scores, why it has them, and how they moved (DESIGN §3 "Explanation").
+
+A salesperson trusts a number only when it can be taken apart: every active model's
+score is shown with its fit and engagement subtotals and a breakdown of the rules that
+gave the points, from which activities, and when those points run out. An excluded lead
+says which condition excluded it; a lead that cannot be scored says what to link.
+
+The history chart uses matplotlib, which takes a noticeable time to import, so it is
+imported the first time a chart is actually drawn and never at start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from leaddesk.domain.scoring import ACTIVITY, INACTIVITY, Contribution, ScoreResult
+from leaddesk.services.activities import list_activity_types
+from leaddesk.services.errors import ServiceError
+from leaddesk.services.scoring import HistoryPoint, explain, score_history
+from leaddesk.store.database import Database
+from leaddesk.ui.display import ERROR_COLOUR, format_date, format_time, stars_text, to_local
+from leaddesk.ui.qt import (
+    QFont,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QSizePolicy,
+    Qt,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+__all__ = ["CHART_SIZE", "ScorePanel"]
+
+CHART_SIZE = (360, 160)  # pixels; the lead pane is narrow
+CHART_DPI = 100
+CHART_FONT_PT = 7.5
+MODEL_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+STAR_COLOUR = "#e0a800"
+READY_COLOUR = "#2e7d32"
+MUTED_STYLE = "color: palette(placeholder-text);"
+UNSCORABLE_HINT = (
+    "Link a contact or an account to this lead so that its activities and facts can be scored."
+)
+LEGEND_NAME_CHARS = 24
+HISTORY_TITLE = (
+    "<b>Score history</b> <span style='color: gray'>(dashed: sales-ready threshold)</span>"
+)
+
+
+def _short(name: str, limit: int = LEGEND_NAME_CHARS) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+class _ModelCard(QFrame):
+    """One model's verdict: the big number, stars, subtotals and the threshold."""
+
+    def __init__(self, result: ScoreResult, primary: bool, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.result = result
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setObjectName("scoreCard")
+        self.total_label = QLabel(str(result.total))
+        big = QFont(self.font())
+        big.setPointSizeF(big.pointSizeF() * 2.0)
+        big.setBold(True)
+        self.total_label.setFont(big)
+        self.total_label.setMinimumWidth(48)
+        self.total_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+        name = QLabel(result.model_name + ("  (primary)" if primary else ""))
+        bold = QFont(self.font())
+        bold.setBold(True)
+        name.setFont(bold)
+        name.setToolTip(
+            "The lead list shows this model's score" if primary else "Also scoring every lead"
+        )
+        self.stars_label = QLabel(stars_text(result.stars))
+        self.stars_label.setStyleSheet(f"color: {STAR_COLOUR};")
+        self.stars_label.setToolTip(f"{result.stars} of 5 stars, relative to the threshold")
+        self.detail_label = QLabel(self._detail())
+        self.detail_label.setWordWrap(True)
+        self.ready_label = QLabel(self._ready())
+        if result.sales_ready:
+            self.ready_label.setStyleSheet(f"color: {READY_COLOUR}; font-weight: bold;")
+        else:
+            self.ready_label.setStyleSheet(MUTED_STYLE)
+
+        top = QHBoxLayout()
+        top.setSpacing(8)
+        top.addWidget(name)
+        top.addWidget(self.stars_label)
+        top.addStretch(1)
+        right = QVBoxLayout()
+        right.setSpacing(0)
+        right.addLayout(top)
+        right.addWidget(self.detail_label)
+        right.addWidget(self.ready_label)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 4)
+        layout.setSpacing(10)
+        layout.addWidget(self.total_label)
+        layout.addLayout(right, 1)
+
+    def _detail(self) -> str:
+        result = self.result
+        if not result.scorable:
+            return "Cannot be scored"
+        if result.excluded:
+            return f"Excluded: {result.excluded_by}"
+        return f"Fit {result.fit}  ·  Engagement {result.engagement}"
+
+    def _ready(self) -> str:
+        result = self.result
+        threshold = result.sales_ready_at
+        if threshold is None:
+            return "No sales-ready threshold"
+        if result.sales_ready:
+            return f"✓ Sales ready (threshold {threshold})"
+        if not result.scorable or result.excluded:
+            return f"Sales ready at {threshold}"
+        return f"{threshold - result.total} to go to sales ready ({threshold})"
+
+
+class ScorePanel(QWidget):
+    """Embeddable in the lead pane: ``show_lead(db, lead_id, now)`` and ``clear()``.
+
+    ``results`` and ``history`` hold what is shown, for callers and tests; ``canvas`` is
+    the matplotlib canvas once a chart was drawn (None before).
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.results: list[ScoreResult] = []
+        self.history: list[HistoryPoint] = []
+        self.canvas: Any = None
+        self._figure: Any = None
+        self.chart_draws = 0
+        self._cards: list[_ModelCard] = []
+
+        self.message_label = QLabel()
+        self.message_label.setWordWrap(True)
+        self.message_label.hide()
+        self.cards_layout = QVBoxLayout()
+        self.cards_layout.setSpacing(4)
+
+        self.tree = QTreeWidget()
+        self.tree.setColumnCount(3)
+        self.tree.setHeaderLabels(["Rule", "Points", "Details"])
+        self.tree.setUniformRowHeights(True)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.setWordWrap(False)
+        header = self.tree.header()
+        # The rule's name takes what the points and the (short) details leave.
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.setMinimumHeight(120)
+
+        self.history_title = QLabel(
+            "<b>Score history</b> <span style='color: gray'>(dashed: sales-ready threshold)</span>"
+        )
+        self.history_label = QLabel()
+        self.history_label.setStyleSheet(MUTED_STYLE)
+        self.history_label.setWordWrap(True)
+        self.chart_host = QVBoxLayout()
+        self.chart_host.setContentsMargins(0, 0, 0, 0)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        layout.addWidget(self.message_label)
+        layout.addLayout(self.cards_layout)
+        layout.addWidget(self.tree, 1)
+        layout.addWidget(self.history_title)
+        layout.addWidget(self.history_label)
+        layout.addLayout(self.chart_host)
+        self.clear()
+
+    # ----------------------------------------------------------------- public API
+
+    def clear(self) -> None:
+        self.results = []
+        self.history = []
+        for card in self._cards:
+            self.cards_layout.removeWidget(card)
+            # Hidden and detached at once: deletion waits for the event loop, and until
+            # then the old card would be painted under the new one.
+            card.hide()
+            card.setParent(None)
+            card.deleteLater()
+        self._cards = []
+        self.tree.clear()
+        self.tree.hide()
+        self.message_label.hide()
+        self.history_title.hide()
+        self.history_label.hide()
+        if self.canvas is not None:
+            self.canvas.hide()
+
+    def show_lead(self, db: Database, lead_id: int, now: datetime) -> None:
+        """Show the lead's scores at ``now`` (read on the calling thread: one lead is quick)."""
+        self.clear()
+        try:
+            results = explain(db, lead_id, now)
+            history = score_history(db, lead_id)
+            type_labels = {row.key: row.label for row in list_activity_types(db)}
+        except ServiceError as error:
+            self._message(str(error), error=True)
+            return
+        self.results = results
+        if not results:
+            self._message(
+                "No scoring model is active, so this lead has no score. Open the scoring "
+                "models to add or switch one on."
+            )
+            return
+        if not results[0].scorable:
+            self._message(
+                "<b>This lead cannot be scored:</b> it is linked to neither a contact nor an "
+                f"account. {UNSCORABLE_HINT}"
+            )
+        for index, result in enumerate(results):
+            card = _ModelCard(result, primary=index == 0 and len(results) > 1)
+            self.cards_layout.addWidget(card)
+            self._cards.append(card)
+        if results[0].scorable:
+            self._fill_tree(results, type_labels)
+        names = {r.model_name for r in results}
+        self.history = [p for p in history if p.model_name in names] or history
+        self._show_history(now)
+
+    # ----------------------------------------------------------------- pieces
+
+    def message_text(self) -> str:
+        return self.message_label.text() if self.message_label.isVisible() else ""
+
+    def _message(self, text: str, *, error: bool = False) -> None:
+        self.message_label.setText(text)
+        self.message_label.setStyleSheet(f"color: {ERROR_COLOUR};" if error else "")
+        self.message_label.show()
+
+    def _fill_tree(self, results: Sequence[ScoreResult], labels: dict[str, str]) -> None:
+        self.tree.clear()
+        font = QFont(self.tree.font())
+        font.setBold(True)
+        for index, result in enumerate(results):
+            if result.excluded:
+                summary = " (excluded, not scored)"
+            elif not result.contributions:
+                summary = " (no rule applies)"
+            else:
+                summary = ""
+            # The model's name is long and the pane narrow: its row spans every column.
+            top = QTreeWidgetItem([f"{result.model_name}: {result.total}{summary}"])
+            top.setFont(0, font)
+            top.setData(0, Qt.ItemDataRole.UserRole, result.total)
+            self.tree.addTopLevelItem(top)
+            top.setFirstColumnSpanned(True)
+            if result.excluded:
+                child = QTreeWidgetItem(["Excluded by", "0", str(result.excluded_by)])
+                child.setToolTip(2, str(result.excluded_by))
+                top.addChild(child)
+            for contribution in result.contributions:
+                top.addChild(self._contribution_item(contribution, labels))
+            top.setExpanded(index == 0)
+        self.tree.show()
+
+    def _contribution_item(
+        self, contribution: Contribution, labels: dict[str, str]
+    ) -> QTreeWidgetItem:
+        name = contribution.rule_name
+        if contribution.times > 1:
+            name += f" ×{contribution.times}"
+        tip = ""
+        if contribution.kind in ("floor", "cap"):
+            name = f"Held at the {contribution.kind}"
+            detail = "score limit"
+        elif contribution.kind == ACTIVITY:
+            if contribution.expires_at is None:
+                detail = "never expires"
+            else:
+                detail = f"until {format_date(contribution.expires_at)}"
+                if contribution.times > 1:
+                    tip = "The first of these points expire then; the others later"
+        elif contribution.kind == INACTIVITY:
+            since = contribution.since
+            detail = "quiet" if since is None else f"quiet since {format_date(since)}"
+        else:
+            detail = (contribution.group or "").capitalize()
+        item = QTreeWidgetItem([name, f"{contribution.points:+d}", detail])
+        item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        item.setToolTip(0, name)
+        item.setToolTip(2, tip or detail)
+        for activity in contribution.activities:
+            label = labels.get(activity.type, activity.type)
+            expires = (
+                "never expires"
+                if activity.expires_at is None
+                else f"until {format_date(activity.expires_at)}"
+            )
+            child = QTreeWidgetItem([f"{label} · {format_date(activity.occurred_at)}", "", expires])
+            child.setToolTip(0, f"Activity #{activity.id}, {format_time(activity.occurred_at)}")
+            item.addChild(child)
+        return item
+
+    def _show_history(self, now: datetime) -> None:
+        self.history_title.show()
+        self.history_title.setText(HISTORY_TITLE if self.history else "<b>Score history</b>")
+        if not self.history:
+            self.history_label.setText("No score changes recorded yet.")
+            self.history_label.show()
+            if self.canvas is not None:
+                self.canvas.hide()
+            return
+        self.history_label.hide()
+        self._draw_history(now)
+
+    def _draw_history(self, now: datetime) -> None:
+        # Imported here, not at the top: matplotlib costs start-up time nobody should pay
+        # before looking at a lead with history.
+        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+        from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+        from matplotlib.figure import Figure
+
+        if self.canvas is None:
+            width, height = CHART_SIZE
+            self._figure = Figure(figsize=(width / CHART_DPI, height / CHART_DPI), dpi=CHART_DPI)
+            self.canvas = FigureCanvasQTAgg(self._figure)
+            self.canvas.setMinimumWidth(width)
+            self.canvas.setFixedHeight(height)
+            self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            self.chart_host.addWidget(self.canvas)
+        figure = self._figure
+        figure.clear()
+        ax = figure.add_subplot(1, 1, 1)
+        names = [r.model_name for r in self.results]
+        for point in self.history:
+            if point.model_name not in names:
+                names.append(point.model_name)
+        thresholds = {r.model_name: r.sales_ready_at for r in self.results}
+        local_now = to_local(now).replace(tzinfo=None)
+        top = 0
+        for index, name in enumerate(names):
+            points = [p for p in self.history if p.model_name == name]
+            if not points:
+                continue
+            colour = MODEL_COLOURS[index % len(MODEL_COLOURS)]
+            xs = [to_local(points[0].at).replace(tzinfo=None)]
+            ys = [points[0].old_score]
+            for point in points:
+                xs.append(to_local(point.at).replace(tzinfo=None))
+                ys.append(point.new_score)
+            if local_now > xs[-1]:
+                xs.append(local_now)
+                ys.append(ys[-1])
+            ax.step(xs, ys, where="post", color=colour, linewidth=1.4, label=_short(name))
+            top = max(top, *ys)
+            threshold = thresholds.get(name)
+            if threshold is not None:
+                ax.axhline(threshold, color=colour, linestyle="--", linewidth=0.8, alpha=0.6)
+                top = max(top, threshold)
+
+        ax.set_ylim(bottom=min(0, *(p.new_score for p in self.history)), top=top * 1.12 + 1)
+        locator = AutoDateLocator(minticks=3, maxticks=5)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+        ax.tick_params(labelsize=CHART_FONT_PT, length=2, pad=2)
+        ax.xaxis.get_offset_text().set_fontsize(CHART_FONT_PT - 0.5)
+        ax.grid(True, axis="y", linewidth=0.4, alpha=0.5)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        top_margin = 1.0
+        if len(set(names)) > 1:
+            # Above the plot, not on it: inside, it hides the lines it names.
+            figure.legend(
+                loc="upper left",
+                bbox_to_anchor=(0.0, 1.0),
+                ncol=2,
+                fontsize=CHART_FONT_PT - 0.5,
+                frameon=False,
+                handlelength=1.4,
+                columnspacing=1.0,
+                borderaxespad=0.2,
+            )
+            top_margin = 0.86
+        figure.tight_layout(pad=0.4, rect=(0.0, 0.0, 1.0, top_margin))
+        self.canvas.draw_idle()
+        self.canvas.show()
+        self.chart_draws += 1
