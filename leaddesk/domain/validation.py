@@ -29,6 +29,36 @@ CONTACT_TEXT_FIELDS = (
 )
 CONTACT_BOOL_FIELDS = ("is_employee", "is_customer", "email_subscribed")
 ACCOUNT_TEXT_FIELDS = ("name", "domain", "industry", "country", "state", "city")
+
+# Every editable field of a contact and an account, in the order forms, files and scoring
+# facts list them (DESIGN §2, §5.1). One place, so a new field reaches them all.
+CONTACT_FIELDS = (
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "job_title",
+    "department",
+    "buying_role",
+    "country",
+    "state",
+    "city",
+    "age",
+    "source",
+    "is_employee",
+    "is_customer",
+    "email_subscribed",
+)
+ACCOUNT_FIELDS = (
+    "name",
+    "domain",
+    "industry",
+    "employees",
+    "annual_revenue",
+    "country",
+    "state",
+    "city",
+)
 BUYING_ROLES = ("decision_maker", "influencer", "champion", "user", "gatekeeper", "other")
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, aliased
 
 from leaddesk.domain.scoring import ActivityFact, LeadFacts, ScoringModel, score_models, stars
 from leaddesk.domain.scoring_file import FORMAT, parse_document
+from leaddesk.domain.validation import ACCOUNT_FIELDS, CONTACT_FIELDS
 from leaddesk.store.models import (
     Account,
     Activity,
@@ -29,33 +30,8 @@ from leaddesk.store.models import (
     ScoringModelRecord,
 )
 
-CONTACT_FACT_FIELDS = (
-    "email",
-    "first_name",
-    "last_name",
-    "phone",
-    "job_title",
-    "department",
-    "buying_role",
-    "country",
-    "state",
-    "city",
-    "age",
-    "source",
-    "is_employee",
-    "is_customer",
-    "email_subscribed",
-)
-ACCOUNT_FACT_FIELDS = (
-    "name",
-    "domain",
-    "industry",
-    "employees",
-    "annual_revenue",
-    "country",
-    "state",
-    "city",
-)
+CONTACT_FACT_FIELDS = CONTACT_FIELDS  # TODO: bulk_rescore imports these names
+ACCOUNT_FACT_FIELDS = ACCOUNT_FIELDS
 
 
 # --- which leads an action touches ------------------------------------------------------
@@ -196,6 +172,15 @@ def build_facts(session: Session, lead_ids: Sequence[int]) -> list[LeadFacts]:
     account_only = {
         lead.account_id for lead in leads if lead.contact_id is None and lead.account_id
     }
+    from leaddesk.store.models import ExternalScore
+
+    external: dict[int, dict[str, float]] = defaultdict(dict)
+    for lead_id, name, score in session.execute(
+        select(ExternalScore.lead_id, ExternalScore.name, ExternalScore.score).where(
+            ExternalScore.lead_id.in_(lead_ids)
+        )
+    ):
+        external[lead_id][name] = score
     activities_by_contact: dict[int, list[ActivityFact]] = defaultdict(list)
     activities_by_account: dict[int, list[ActivityFact]] = defaultdict(list)
     if contact_ids:
@@ -236,15 +221,17 @@ def build_facts(session: Session, lead_ids: Sequence[int]) -> list[LeadFacts]:
         }
         for key, value in (lead.custom or {}).items():
             fields[f"lead.custom.{key}"] = value
+        for name, score in external.get(lead.id, {}).items():
+            fields[f"lead.external_score.{name}"] = score
         if contact is not None:
-            fields.update(_fields("contact", contact, CONTACT_FACT_FIELDS))
+            fields.update(_fields("contact", contact, CONTACT_FIELDS))
             acts = activities_by_contact.get(contact.id, [])
         elif lead.account_id is not None:
             acts = activities_by_account.get(lead.account_id, [])
         else:
             acts = []
         if account is not None:
-            fields.update(_fields("account", account, ACCOUNT_FACT_FIELDS))
+            fields.update(_fields("account", account, ACCOUNT_FIELDS))
         facts.append(
             LeadFacts(
                 lead_id=lead.id,

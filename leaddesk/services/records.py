@@ -15,6 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from leaddesk.domain.validation import (
+    ACCOUNT_FIELDS,
+    CONTACT_FIELDS,
     ValidationError,
     clean_account,
     clean_contact,
@@ -26,33 +28,6 @@ from leaddesk.services.errors import ConflictError, NotFoundError
 from leaddesk.store.database import Database
 from leaddesk.store.models import Account, Activity, ActivityType, Contact, Lead, Stage, User
 
-CONTACT_FIELDS = (
-    "email",
-    "first_name",
-    "last_name",
-    "phone",
-    "job_title",
-    "department",
-    "buying_role",
-    "country",
-    "state",
-    "city",
-    "age",
-    "source",
-    "is_employee",
-    "is_customer",
-    "email_subscribed",
-)
-ACCOUNT_FIELDS = (
-    "name",
-    "domain",
-    "industry",
-    "employees",
-    "annual_revenue",
-    "country",
-    "state",
-    "city",
-)
 LEAD_FIELDS = ("topic", "source")
 
 
