@@ -1,4 +1,6 @@
-"""Starting the desktop program: open the desk, show the window, welcome an empty desk.
+"""Starting the desktop program: open the desk, show the window, then the first-start
+questions (demo data on an empty desk, who is working, the starter scoring models) and
+the background re-score for the time that passed (``MainWindow.start_up``).
 
 Opening can fail for reasons the user can act on (a database written by a newer
 LeadDesk, a folder given as the database, a failed upgrade with its backup named), so
@@ -11,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from leaddesk import __version__
-from leaddesk.services.desk import OpenedDesk, is_empty, open_desk
+from leaddesk.services.desk import OpenedDesk, open_desk
 from leaddesk.services.errors import ServiceError
 from leaddesk.store.database import DatabaseUrlError, resolve_url
 from leaddesk.store.migrate import DatabaseTooNewError, MigrationFailedError
@@ -72,8 +74,7 @@ def run_gui(url: str | None, clock: Clock = utc_now, argv: Sequence[str] | None 
                 f"The database was upgraded; the old version is kept in {opened.backup}.",
                 15000,
             )
-        if is_empty(opened.db):
-            QTimer.singleShot(0, window.offer_demo_data)
+        QTimer.singleShot(0, window.start_up)
         return int(app.exec())
     finally:
         opened.db.dispose()

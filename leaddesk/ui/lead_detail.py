@@ -1,8 +1,14 @@
-"""The lead pane: who the lead is, the form to correct them, and what they did.
+"""The lead pane: who the lead is, where it is in the process, and what happened to it.
+
+Under the header sits the process bar (``process_bar.ProcessPanel``: stages, checkboxes,
+qualification fields, the process actions); under that, tabs keep the rest readable at
+1280×800: *Details* (the form), *Activity* (what the contact did), *Score* (every
+model's score and why, ``score_panel.ScorePanel``) and *History* (the audit trail).
 
 The form sends only the fields the user changed (the service touches nothing else) and
 never throws typed values away: a refused save leaves every field as typed with the
-reason in red under the offending one, and switching leads with unsaved edits asks first.
+reason in red under the offending one, and switching leads with unsaved edits (in the
+form or in the qualification fields) asks first.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from leaddesk.services.errors import ServiceError, ValidationError
+from leaddesk.services.process import Actor, AuditEntry, history
 from leaddesk.services.records import LeadDetail, TimelineEntry, get_lead_detail, update_lead_form
 from leaddesk.store.database import Database
 from leaddesk.ui.clock import Clock, utc_now
@@ -24,6 +31,7 @@ from leaddesk.ui.display import (
     format_time,
     stars_text,
 )
+from leaddesk.ui.process_bar import ProcessPanel
 from leaddesk.ui.qt import (
     QCheckBox,
     QComboBox,
@@ -38,9 +46,9 @@ from leaddesk.ui.qt import (
     QPushButton,
     QScrollArea,
     QSizePolicy,
-    QSplitter,
     QStackedWidget,
     Qt,
+    QTabWidget,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -57,6 +65,7 @@ NOTE_STYLE = (
 BUYING_ROLE_CHOICES = ("decision_maker", "influencer", "champion", "user", "gatekeeper", "other")
 # Properties that say most about an activity, shown first in the timeline.
 KEY_PROPERTIES = ("subject", "url", "campaign")
+TAB_DETAILS, TAB_ACTIVITY, TAB_SCORE, TAB_HISTORY = range(4)
 
 
 def _as_text(value: Any) -> str:
@@ -183,10 +192,14 @@ def _note_label() -> QLabel:
 
 
 class LeadDetailPane(QWidget):
-    """Shows one lead. Tells the window when something changed so the list can follow."""
+    """Shows one lead. Tells the window when something changed so the list can follow:
+    ``saved`` after the form was stored, ``process_changed(lead_id)`` after a process
+    action (checkbox, stage, status, fields), ``assign_requested`` for *Assign…*."""
 
     saved = Signal()
     log_activity_requested = Signal()
+    process_changed = Signal(int)
+    assign_requested = Signal()
 
     def __init__(self, db: Database, clock: Clock = utc_now, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -194,6 +207,9 @@ class LeadDetailPane(QWidget):
         self._clock = clock
         self._detail: LeadDetail | None = None
         self._fields: dict[str, FormField] = {}
+        self._score_stale = True
+        self.score_panel: Any = None
+        self.audit: list[AuditEntry] = []
 
         self._stack = QStackedWidget()
         self._placeholder = QLabel("Select a lead to see its details.")
@@ -212,11 +228,17 @@ class LeadDetailPane(QWidget):
         content = QWidget()
         layout = QVBoxLayout(content)
         layout.setContentsMargins(8, 4, 4, 4)
+        layout.setSpacing(4)
         layout.addWidget(self._build_header())
+        self.process = ProcessPanel(self._db, self._clock)
+        self.process.setObjectName("process_panel")
+        self.process.changed.connect(self._after_process_change)
+        self.process.assign_requested.connect(self.assign_requested)
+        layout.addWidget(self.process)
 
         form_area = QWidget()
         form_layout = QVBoxLayout(form_area)
-        form_layout.setContentsMargins(0, 0, 0, 0)
+        form_layout.setContentsMargins(4, 4, 4, 4)
         self.form_scroll = QScrollArea()
         self.form_scroll.setWidgetResizable(True)
         self.form_scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -226,14 +248,22 @@ class LeadDetailPane(QWidget):
         form_layout.addWidget(self.form_error)
         form_layout.addLayout(self._build_buttons())
 
-        self.splitter = QSplitter(Qt.Orientation.Vertical)
-        self.splitter.setObjectName("lead_detail_splitter")
-        self.splitter.setChildrenCollapsible(False)
-        self.splitter.addWidget(form_area)
-        self.splitter.addWidget(self._build_timeline())
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 2)
-        layout.addWidget(self.splitter, 1)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("lead_tabs")
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(form_area, "&Details")
+        self.tabs.addTab(self._build_timeline(), "Ac&tivity")
+        self.score_scroll = QScrollArea()
+        self.score_scroll.setWidgetResizable(True)
+        self.score_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.score_host = QWidget()
+        self.score_host_layout = QVBoxLayout(self.score_host)
+        self.score_host_layout.setContentsMargins(4, 4, 4, 4)
+        self.score_scroll.setWidget(self.score_host)
+        self.tabs.addTab(self.score_scroll, "Sco&re")
+        self.tabs.addTab(self._build_history(), "Hist&ory")
+        self.tabs.currentChanged.connect(self._tab_changed)
+        layout.addWidget(self.tabs, 1)
         return content
 
     def _build_header(self) -> QWidget:
@@ -251,15 +281,19 @@ class LeadDetailPane(QWidget):
         self.subtitle_label.setWordWrap(True)
         self.score_label = QLabel()
         self.score_label.setToolTip(
-            "The primary scoring model's score; stars are relative to its sales-ready threshold."
+            "The primary scoring model's score; stars are relative to its sales-ready "
+            "threshold. The Score tab explains it."
         )
         self.facts_label = QLabel()
         self.facts_label.setWordWrap(True)
         self.note_label = _note_label()
+        facts_row = QHBoxLayout()
+        facts_row.setSpacing(12)
+        facts_row.addWidget(self.score_label)
+        facts_row.addWidget(self.facts_label, 1)
         layout.addWidget(self.name_label)
         layout.addWidget(self.subtitle_label)
-        layout.addWidget(self.score_label)
-        layout.addWidget(self.facts_label)
+        layout.addLayout(facts_row)
         layout.addWidget(self.note_label)
         return header
 
@@ -339,7 +373,7 @@ class LeadDetailPane(QWidget):
     def _build_timeline(self) -> QWidget:
         box = QWidget()
         layout = QVBoxLayout(box)
-        layout.setContentsMargins(0, 6, 0, 0)
+        layout.setContentsMargins(4, 4, 4, 4)
         top = QHBoxLayout()
         self.timeline_title = QLabel("Activity")
         bold = QFont(self.timeline_title.font())
@@ -361,6 +395,26 @@ class LeadDetailPane(QWidget):
         self.timeline.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         layout.addLayout(top)
         layout.addWidget(self.timeline)
+        return box
+
+    def _build_history(self) -> QWidget:
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(4, 4, 4, 4)
+        self.history_title = QLabel("History")
+        bold = QFont(self.history_title.font())
+        bold.setBold(True)
+        self.history_title.setFont(bold)
+        self.history_tree = QTreeWidget()
+        self.history_tree.setObjectName("history")
+        self.history_tree.setHeaderLabels(["When", "Who", "What"])
+        self.history_tree.setRootIsDecorated(False)
+        self.history_tree.setUniformRowHeights(True)
+        self.history_tree.setAlternatingRowColors(True)
+        self.history_tree.setColumnWidth(0, 120)
+        self.history_tree.setColumnWidth(1, 100)
+        layout.addWidget(self.history_title)
+        layout.addWidget(self.history_tree)
         return box
 
     # --- state ------------------------------------------------------------------------------
@@ -386,7 +440,14 @@ class LeadDetailPane(QWidget):
         return out
 
     def has_unsaved_changes(self) -> bool:
-        return self._detail is not None and any(self.changes().values())
+        if self._detail is None:
+            return False
+        return any(self.changes().values()) or self.process.has_unsaved_fields()
+
+    def set_actor(self, actor: Actor | None) -> None:
+        """The user at the desk: process actions are done as them, and the buttons their
+        role cannot use are disabled."""
+        self.process.set_actor(actor)
 
     # --- loading ------------------------------------------------------------------------
 
@@ -394,10 +455,12 @@ class LeadDetailPane(QWidget):
         """Show a lead with its saved values (callers ask about unsaved edits first)."""
         if lead_id is None:
             self._detail = None
+            self.process.show_lead(None)
             self._stack.setCurrentIndex(0)
             return
         try:
             detail = get_lead_detail(self._db, lead_id)
+            self.process.show_lead(lead_id)
         except ServiceError as exc:
             self._detail = None
             self._placeholder.setText(str(exc))
@@ -407,6 +470,8 @@ class LeadDetailPane(QWidget):
         self._fill_header(detail)
         self._fill_form(detail)
         self._fill_timeline(detail)
+        self._fill_history()
+        self._invalidate_score()
         self._stack.setCurrentIndex(1)
         self._update_buttons()
 
@@ -415,7 +480,7 @@ class LeadDetailPane(QWidget):
         in progress: the form is refilled only when it holds nothing unsaved."""
         if self._detail is None:
             return
-        keep_form = self.has_unsaved_changes()
+        keep_form = any(self.changes().values())
         try:
             detail = get_lead_detail(self._db, self._detail.id)
         except ServiceError:
@@ -425,8 +490,24 @@ class LeadDetailPane(QWidget):
         self._fill_header(detail)
         if not keep_form:
             self._fill_form(detail)
+        self.process.reload()
         self._fill_timeline(detail)
+        self._fill_history()
+        self._invalidate_score()
         self._update_buttons()
+
+    def _after_process_change(self, lead_id: int) -> None:
+        """A checkbox, stage, status or field changed: the header, history and score
+        tabs follow, and the window hears of it."""
+        if self._detail is not None and self._detail.id == lead_id:
+            try:
+                self._detail = get_lead_detail(self._db, lead_id)
+            except ServiceError:
+                self.show_lead(None)
+                return
+            self._fill_header(self._detail)
+            self._fill_history()
+        self.process_changed.emit(lead_id)
 
     def _fill_header(self, detail: LeadDetail) -> None:
         lead = detail.lead
@@ -439,20 +520,19 @@ class LeadDetailPane(QWidget):
             f"<span style='font-size: large'>Score <b>{lead['score']}</b>  "
             f"{stars_text(lead['stars'])}</span>"
         )
-        stage = detail.stage_label
-        if lead.get("status") not in (None, "open"):
-            stage = f"{stage} — {lead['status']}"
-        if lead.get("sales_ready"):
-            stage += "  ·  sales-ready"
-        facts = [f"Stage: <b>{stage}</b>", f"Owner: {detail.owner_name or 'nobody yet'}"]
+        facts = []
+        if lead.get("sales_ready") and lead.get("status") == "open":
+            facts.append("<b>sales-ready</b>")
+        facts.append(f"Owner: {detail.owner_name or 'nobody yet'}")
         created = format_date(lead.get("created_at"))
         if created:
             facts.append(f"created {created}")
         self.facts_label.setText("  ·  ".join(facts))
+        self.facts_label.setToolTip(f"Stage: {detail.stage_label}")
         if detail.contact is None and detail.account is None:
             self.note_label.setText(
                 "This lead has no contact and no account, so it cannot be scored. "
-                "Give it a company below, or link a contact to it."
+                "Give it a company in Details, or link a contact to it."
             )
             self.note_label.setVisible(True)
         else:
@@ -486,6 +566,7 @@ class LeadDetailPane(QWidget):
         self.timeline.addTopLevelItems(items)
         count = len(detail.timeline)
         self.timeline_title.setText(f"Activity ({count})" if count else "Activity — none yet")
+        self.tabs.setTabText(TAB_ACTIVITY, f"Ac&tivity ({count})" if count else "Ac&tivity")
         self.log_button.setEnabled(detail.contact is not None)
         if detail.contact is None:
             self.log_button.setToolTip("Activities are logged for a contact; this lead has none")
@@ -510,6 +591,71 @@ class LeadDetailPane(QWidget):
         item.setData(0, Qt.ItemDataRole.UserRole, entry.id)
         return item
 
+    def _fill_history(self) -> None:
+        """The audit trail, newest first: when, who (or "automatic"), what."""
+        self.history_tree.clear()
+        if self._detail is None:
+            return
+        try:
+            self.audit = history(self._db, self._detail.id)
+        except ServiceError:
+            self.audit = []
+        label = self.process.stage_label
+        now = self._clock()
+        items = []
+        for entry in reversed(self.audit):
+            who = "automatic" if entry.automatic or not entry.user else entry.user
+            item = QTreeWidgetItem([format_time(entry.at), who, entry.describe(label)])
+            item.setToolTip(0, format_relative(entry.at, now))
+            item.setToolTip(2, entry.describe(label))
+            if entry.automatic:
+                item.setForeground(1, self.palette().placeholderText())
+            items.append(item)
+        self.history_tree.addTopLevelItems(items)
+        count = len(self.audit)
+        self.history_title.setText(
+            f"History ({count}), newest first" if count else "History — nothing recorded yet"
+        )
+        self.tabs.setTabText(TAB_HISTORY, f"Hist&ory ({count})" if count else "Hist&ory")
+
+    def history_texts(self) -> list[tuple[str, str]]:
+        """(who, what) of each timeline row as shown, newest first."""
+        out = []
+        for row in range(self.history_tree.topLevelItemCount()):
+            item = self.history_tree.topLevelItem(row)
+            if item is not None:
+                out.append((item.text(1), item.text(2)))
+        return out
+
+    # --- the Score tab: filled when it is looked at ----------------------------------------
+
+    def _invalidate_score(self) -> None:
+        self._score_stale = True
+        if self.tabs.currentIndex() == TAB_SCORE:
+            self.refresh_score()
+
+    def _tab_changed(self, index: int) -> None:
+        if index == TAB_SCORE and self._score_stale:
+            self.refresh_score()
+
+    def refresh_score(self) -> None:
+        """Show every model's score, subtotals, explanation and history for the lead.
+        The panel (and matplotlib, for its chart) is only loaded when first needed."""
+        if self.score_panel is None:
+            from leaddesk.ui.score_panel import ScorePanel
+
+            self.score_panel = ScorePanel()
+            self.score_host_layout.addWidget(self.score_panel)
+            self.score_panel.show()
+        if self._detail is None:
+            self.score_panel.clear()
+        else:
+            self.score_panel.show_lead(self._db, self._detail.id, self._clock())
+        self._score_stale = False
+
+    def show_tab(self, index: int) -> None:
+        self.tabs.setCurrentIndex(index)
+
     # --- editing ------------------------------------------------------------------------
 
     def _field_edited(self, field: FormField) -> None:
@@ -527,6 +673,8 @@ class LeadDetailPane(QWidget):
         typed values, with each reason shown under its field."""
         if self._detail is None:
             return True
+        if self.process.has_unsaved_fields() and not self.process.save_fields():
+            return False
         changes = self.changes()
         if not any(changes.values()):
             return True
@@ -576,10 +724,18 @@ class LeadDetailPane(QWidget):
     def revert(self) -> None:
         if self._detail is not None:
             self._fill_form(self._detail)
+            self.process.revert_fields()
             self._update_buttons()
 
+    def focus_process(self) -> None:
+        """Enter on a list row lands here: the first thing to do in the lead's stage
+        (a checkbox to tick, a field to fill, *Next stage*)."""
+        if not self.process.focus_first():
+            self.focus_form()
+
     def focus_form(self) -> None:
-        """Enter on a list row lands here: the first field the user can edit."""
+        """The first field of the Details form the user can edit."""
+        self.tabs.setCurrentIndex(TAB_DETAILS)
         for field in self._fields.values():
             if field.widget.isEnabled() and field.widget.isVisibleTo(self):
                 field.widget.setFocus(Qt.FocusReason.OtherFocusReason)

@@ -1,32 +1,52 @@
-"""The main window: the three lists on the left, the lead on the right.
+"""The main window: the work queues, the three lists, and the lead on the right.
 
 Everyone triages from the lead list (DESIGN §1), so it is built for the keyboard: arrows
-move and show the lead, Enter jumps into its form, Ctrl+F searches, Ctrl+L logs an
-activity. Contacts and accounts are ways into their leads: opening one filters the lead
+move and show the lead, Enter jumps into its process bar, Ctrl+F searches, Ctrl+L logs
+an activity. The queue sidebar narrows the lead list to a person's work (the
+telemarketing queue, sales acceptance, my leads…) with counts kept current after every
+action. Contacts and accounts are ways into their leads: opening one filters the lead
 list to it, with a chip that says so and lifts the filter.
+
+Somebody is always at the desk (``services.process.current_user``): every action is
+done as them, and what their role cannot do is disabled with a tooltip saying why.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from leaddesk import __version__
+from leaddesk.domain.process import allowed
 from leaddesk.services.desk import is_empty
-from leaddesk.services.lists import DeskCounts, desk_counts
+from leaddesk.services.errors import ServiceError
+from leaddesk.services.lists import DeskCounts, desk_counts, queue_counts
+from leaddesk.services.process import (
+    QUEUE_LABELS,
+    Actor,
+    current_user,
+    has_chosen_user,
+)
+from leaddesk.services.scoring import has_models, install_starter_models, rescore_if_due
 from leaddesk.store.database import Database, sqlite_file
+from leaddesk.ui.assign_dialog import AssignDialog
 from leaddesk.ui.clock import Clock, utc_now
 from leaddesk.ui.demo_loading import DemoDataDialog, DemoLoader
 from leaddesk.ui.display import format_count
 from leaddesk.ui.lead_detail import LeadDetailPane
 from leaddesk.ui.log_activity_dialog import LogActivityDialog
+from leaddesk.ui.process_bar import refusal
 from leaddesk.ui.qt import (
     QAbstractItemView,
     QAction,
     QByteArray,
     QCloseEvent,
+    QFont,
     QHBoxLayout,
     QHeaderView,
+    QItemSelectionModel,
     QKeyEvent,
     QKeySequence,
     QLabel,
@@ -35,6 +55,7 @@ from leaddesk.ui.qt import (
     QMessageBox,
     QModelIndex,
     QMouseEvent,
+    QPushButton,
     QSettings,
     QSplitter,
     QStackedWidget,
@@ -47,17 +68,24 @@ from leaddesk.ui.qt import (
     QWidget,
     Signal,
 )
+from leaddesk.ui.queues import WORK_QUEUES, QueueList
 from leaddesk.ui.table_models import (
     AccountTableModel,
     ContactTableModel,
     LazyTableModel,
     LeadTableModel,
 )
+from leaddesk.ui.user_picker import UserPickerDialog, role_label
+from leaddesk.ui.workers import Job, error_text, run_job
 
 SEARCH_DELAY_MS = 200
 # Holding an arrow key must not fetch every lead it passes; the pane follows after a pause.
 DETAIL_DELAY_MS = 80
 DEFAULT_SIZE = (1280, 800)
+DEFAULT_SPLIT = (174, 596, 510)  # queues, list, lead
+# Time passing moves scores (expiry, decay): checked hourly, done when a day has passed.
+RESCORE_CHECK_MS = 60 * 60 * 1000
+STARTER_DECLINED_KEY = "scoring/starter_models_declined"
 CHIP_STYLE = (
     "QToolButton { border: 1px solid palette(highlight); border-radius: 10px;"
     " padding: 2px 10px; background: palette(alternate-base); }"
@@ -152,7 +180,11 @@ def _display_location(url: str) -> str:
 
 class MainWindow(QMainWindow):
     """The desk. ``settings`` defaults to the user's LeadDesk settings; tests pass an
-    isolated ``QSettings`` so they never read or overwrite the user's layout."""
+    isolated ``QSettings`` so they never read or overwrite the user's layout.
+
+    Nothing modal happens while constructing: the first-start questions (who is working,
+    demo data, starter models) and the time-passing re-score run from :meth:`start_up`.
+    """
 
     def __init__(
         self,
@@ -169,7 +201,15 @@ class MainWindow(QMainWindow):
         self._counts: DeskCounts | None = None
         self._lead_filter: str | None = None
         self._demo_loader: DemoLoader | None = None
-        self.setWindowTitle(f"LeadDesk — {_display_location(db.url)}")
+        self._actor: Actor | None = self._read_actor()
+        self._queue = "all"
+        self._queue_sorts: dict[str, tuple[str, bool]] = {}
+        self._follow_selection = True
+        self._jobs: list[Job[Any]] = []
+        self.rescore_job: Job[Any] | None = None
+        self.starter_job: Job[Any] | None = None
+        self.scoring_window: Any = None
+        self.process_editor: Any = None
 
         self.leads_model = LeadTableModel(db, clock, self)
         self.contacts_model = ContactTableModel(db, clock, self)
@@ -184,19 +224,31 @@ class MainWindow(QMainWindow):
         self._detail_timer.setSingleShot(True)
         self._detail_timer.setInterval(DETAIL_DELAY_MS)
         self._detail_timer.timeout.connect(self._show_selected_lead)
+        self._rescore_timer = QTimer(self)
+        self._rescore_timer.setInterval(RESCORE_CHECK_MS)
+        self._rescore_timer.timeout.connect(self.rescore_for_time)
 
         self._build_lists()
         self._build_layout()
         self._build_menus()
         self.counts_label = QLabel()
+        self.user_status = QLabel()
+        self.user_status.setObjectName("user_status")
         self.statusBar().addPermanentWidget(self.counts_label)
+        self.statusBar().addPermanentWidget(self.user_status)
 
         self.detail.saved.connect(self._after_lead_saved)
         self.detail.log_activity_requested.connect(self.log_activity)
+        self.detail.process_changed.connect(
+            lambda lead_id: self._after_process([lead_id], reload_detail=False)
+        )
+        self.detail.assign_requested.connect(self.assign_lead_on_screen)
 
         self._restore_settings()
+        self._apply_queue(self._queue, initial=True)
         self.current_tab.model.ensure_loaded()
         self._show_search_for(self.current_tab)
+        self._show_actor()
         self.refresh_counts()
         if self.tabs.currentIndex() == 0:
             self._select_row(self.leads_view, 0)
@@ -245,8 +297,43 @@ class MainWindow(QMainWindow):
         self.leads_view.selectionModel().currentRowChanged.connect(
             lambda *_a: self._lead_selection_changed()
         )
+        self.leads_view.selectionModel().selectionChanged.connect(
+            lambda *_a: self._update_actions()
+        )
         self.contacts_view.open_requested.connect(self._open_contact)
         self.accounts_view.open_requested.connect(self._open_account)
+
+    def _build_sidebar(self) -> QWidget:
+        side = QWidget()
+        side.setObjectName("sidebar")
+        layout = QVBoxLayout(side)
+        layout.setContentsMargins(6, 8, 0, 6)
+        layout.setSpacing(4)
+        title = QLabel("Queues")
+        bold = QFont(title.font())
+        bold.setBold(True)
+        title.setFont(bold)
+        self.queues = QueueList()
+        self.queues.setObjectName("queues")
+        self.queues.queue_chosen.connect(self.show_queue)
+        self.queues.leave_requested.connect(self._focus_list)
+        title.setBuddy(self.queues)
+        layout.addWidget(title)
+        layout.addWidget(self.queues)
+        layout.addStretch(1)
+
+        who = QLabel("At the desk")
+        who.setFont(bold)
+        self.user_label = QLabel()
+        self.user_label.setObjectName("user_label")
+        self.user_label.setWordWrap(True)
+        self.switch_button = QPushButton("Switch user…")
+        self.switch_button.setToolTip("Choose who is working at this desk (Ctrl+Shift+U)")
+        self.switch_button.clicked.connect(self.switch_user)
+        layout.addWidget(who)
+        layout.addWidget(self.user_label)
+        layout.addWidget(self.switch_button)
+        return side
 
     def _build_layout(self) -> None:
         self.tabs = QTabBar()
@@ -270,11 +357,16 @@ class MainWindow(QMainWindow):
         self.filter_chip.setToolTip("Show all leads again")
         self.filter_chip.setVisible(False)
         self.filter_chip.clicked.connect(self.clear_lead_filter)
+        self.assign_button = QPushButton("Assign…")
+        self.assign_button.setObjectName("assign_button")
+        self.assign_button.clicked.connect(self.assign_selected)
+        self.assign_button.setVisible(False)
 
         search_row = QHBoxLayout()
         search_row.setContentsMargins(0, 0, 0, 0)
         search_row.addWidget(self.search, 1)
         search_row.addWidget(self.filter_chip)
+        search_row.addWidget(self.assign_button)
 
         lists = QWidget()
         lists_layout = QVBoxLayout(lists)
@@ -287,13 +379,15 @@ class MainWindow(QMainWindow):
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("main_splitter")
         self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(self._build_sidebar())
         self.splitter.addWidget(lists)
         self.splitter.addWidget(self.detail)
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 3)
+        self.splitter.setStretchFactor(2, 2)
         self.setCentralWidget(self.splitter)
         self.resize(*DEFAULT_SIZE)
-        self.splitter.setSizes([830, 450])
+        self.splitter.setSizes(list(DEFAULT_SPLIT))
 
     def _action(
         self, text: str, slot: object, shortcut: str | QKeySequence | None = None, tip: str = ""
@@ -303,12 +397,21 @@ class MainWindow(QMainWindow):
             action.setShortcut(QKeySequence(shortcut))
         if tip:
             action.setStatusTip(tip)
+            action.setToolTip(tip)
         action.triggered.connect(slot)
         return action
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
+        self.switch_user_action = self._action(
+            "S&witch user…",
+            self.switch_user,
+            "Ctrl+Shift+U",
+            tip="Choose who is working at this desk",
+        )
+        file_menu.addAction(self.switch_user_action)
+        file_menu.addSeparator()
         self.demo_action = self._action(
             "Load &demo data…",
             self.load_demo_data,
@@ -320,10 +423,11 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.quit_action)
 
         lead_menu = bar.addMenu("L&ead")
+        lead_menu.setToolTipsVisible(True)
         self.open_action = self._action(
             "&Open",
             self.open_selected_lead,
-            tip="Show the selected lead and go to its form (Enter)",
+            tip="Show the selected lead and go to its process bar (Enter)",
         )
         self.log_action = self._action("&Log activity…", self.log_activity, "Ctrl+L")
         self.save_action = self._action(
@@ -331,6 +435,29 @@ class MainWindow(QMainWindow):
         )
         self.revert_action = self._action("&Revert changes", self.detail.revert)
         for action in (self.open_action, self.log_action, self.save_action, self.revert_action):
+            lead_menu.addAction(action)
+        lead_menu.addSeparator()
+        process = self.detail.process
+        self.assign_action = self._action(
+            "&Assign…",
+            self.assign_selected,
+            "Ctrl+Shift+A",
+            tip="Give the selected leads to a salesperson",
+        )
+        self.next_stage_action = self._action("&Next stage", process.next_stage)
+        self.move_stage_action = self._action("&Move to stage…", process.move_to_stage)
+        self.won_action = self._action("Mark &won", process.mark_won)
+        self.disqualify_action = self._action("Dis&qualify…", process.disqualify)
+        self.reopen_action = self._action("Reo&pen", process.reopen)
+        self.process_actions = [
+            (self.next_stage_action, process.next_button),
+            (self.move_stage_action, process.move_button),
+            (self.won_action, process.won_button),
+            (self.disqualify_action, process.disqualify_button),
+            (self.reopen_action, process.reopen_button),
+        ]
+        lead_menu.addAction(self.assign_action)
+        for action, _button in self.process_actions:
             lead_menu.addAction(action)
 
         view_menu = bar.addMenu("&View")
@@ -342,14 +469,278 @@ class MainWindow(QMainWindow):
             view_menu.addAction(action)
             self.tab_actions.append(action)
         view_menu.addSeparator()
+        self.queue_actions: list[QAction] = []
+        for number, key in enumerate(QUEUE_LABELS):
+            action = self._action(
+                QUEUE_LABELS[key],
+                lambda _c=False, k=key: self.show_queue(k, focus=True),
+                f"Alt+{number + 1}",
+            )
+            view_menu.addAction(action)
+            self.queue_actions.append(action)
+        view_menu.addSeparator()
         self.search_action = self._action("&Search", self.focus_search, "Ctrl+F")
         self.clear_filter_action = self._action("&Show all leads", self.clear_lead_filter)
         self.refresh_action = self._action("&Refresh", self.refresh, "F5")
         for action in (self.search_action, self.clear_filter_action, self.refresh_action):
             view_menu.addAction(action)
 
+        scoring_menu = bar.addMenu("&Scoring")
+        scoring_menu.setToolTipsVisible(True)
+        self.scoring_action = self._action(
+            "Scoring &models…", self.open_scoring, tip="Edit the scoring models and their signals"
+        )
+        scoring_menu.addAction(self.scoring_action)
+
+        process_menu = bar.addMenu("&Process")
+        process_menu.setToolTipsVisible(True)
+        self.edit_process_action = self._action(
+            "&Edit process…",
+            self.edit_process,
+            tip="Stages, their fields, disqualification reasons and rules",
+        )
+        process_menu.addAction(self.edit_process_action)
+
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self._action("&About LeadDesk", self.show_about))
+
+    # --- who is at the desk -------------------------------------------------------------------
+
+    def _read_actor(self) -> Actor | None:
+        try:
+            return current_user(self._db)
+        except ServiceError:
+            return None
+
+    @property
+    def actor(self) -> Actor | None:
+        return self._actor
+
+    def set_actor(self, actor: Actor | None) -> None:
+        """Work as ``actor`` from now on: actions, rights, *My leads* and its count."""
+        self._actor = actor
+        self._show_actor()
+        if self._queue == "mine":
+            self._apply_queue("mine")
+        self.refresh_counts()
+        self._update_actions()
+
+    def _show_actor(self) -> None:
+        actor = self._actor
+        self.detail.set_actor(actor)
+        who = f"{actor.name} ({role_label(actor.role)})" if actor else "nobody"
+        self.setWindowTitle(f"LeadDesk — {who} — {_display_location(self._db.url)}")
+        self.user_status.setText(f"Working as {who}")
+        self.user_label.setText(
+            f"<b>{actor.name}</b><br>{role_label(actor.role)}" if actor else "Nobody chosen"
+        )
+        self._permit(
+            self.scoring_action,
+            "edit_scoring",
+            "Edit the scoring models and their signals",
+        )
+        self._permit(
+            self.edit_process_action,
+            "edit_process",
+            "Stages, their fields, disqualification reasons and rules",
+        )
+
+    def _permit(self, action: QAction, right: str, tip: str) -> None:
+        why = refusal(self._actor, right)
+        action.setEnabled(why is None)
+        action.setToolTip(tip if why is None else why)
+        action.setStatusTip(tip if why is None else why)
+
+    def switch_user(self, *, first_start: bool = False) -> UserPickerDialog:
+        """Ask who is working (non-blocking); the choice is remembered in the desk."""
+        dialog = UserPickerDialog(
+            self._db, current=self._actor, clock=self._clock, first_start=first_start, parent=self
+        )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self._user_chosen(dialog))
+        dialog.open()
+        return dialog
+
+    def _user_chosen(self, dialog: UserPickerDialog) -> None:
+        if dialog.chosen is not None:
+            self.set_actor(dialog.chosen)
+            self.statusBar().showMessage(f"Working as {dialog.chosen.name}.", 4000)
+
+    # --- start-up: the first-start questions and time passing ----------------------------------
+
+    def start_up(self) -> None:
+        """What the program does once the window is up: re-score for the time that passed
+        (in the background), then, on a new desk, offer demo data, ask who is working and
+        offer the starter scoring models, one after the other."""
+        self.rescore_for_time()
+        self._rescore_timer.start()
+        if is_empty(self._db):
+            dialog = self.offer_demo_data()
+            dialog.finished.connect(lambda _r: QTimer.singleShot(0, self._after_demo_question))
+        else:
+            self._ask_who_is_working()
+
+    def _after_demo_question(self) -> None:
+        if self._demo_loader is not None:
+            self._demo_loader.done.connect(self._ask_who_is_working)
+        else:
+            self._ask_who_is_working()
+
+    def _ask_who_is_working(self) -> None:
+        if has_chosen_user(self._db):
+            self.offer_starter_models()
+            return
+        dialog = self.switch_user(first_start=True)
+        dialog.finished.connect(lambda _r: QTimer.singleShot(0, self.offer_starter_models))
+
+    def offer_starter_models(self) -> Job[Any] | None:
+        """A desk without a scoring model scores nothing: offer the starter models once.
+        A "No" is remembered (in the settings) and never asked again."""
+        if has_models(self._db) or self._settings.value(STARTER_DECLINED_KEY, False) in (
+            True,
+            "true",
+        ):
+            return None
+        if self._actor is None or not allowed(self._actor.role, "edit_scoring"):
+            return None
+        answer = QMessageBox.question(
+            self,
+            "No scoring model yet",
+            "This desk has no scoring model, so no lead gets a score and none becomes "
+            "sales-ready by itself.\n\nAdd the two starter models (ActiveCampaign's engagement "
+            "model and Encharge's fit-and-engagement model)? You can edit them in "
+            "Scoring → Scoring models….",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.Yes,
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            self._settings.setValue(STARTER_DECLINED_KEY, True)
+            self._settings.sync()
+            self.statusBar().showMessage(
+                "No starter models; add models any time from Scoring → Scoring models….", 6000
+            )
+            return None
+        now = self._clock()
+
+        def install(db: Database, progress: Callable[[int, int], bool]) -> list[str]:
+            return install_starter_models(db, now, progress)
+
+        self.starter_job = run_job(
+            self,
+            "Starter scoring models",
+            install,
+            self._db.url,
+            on_done=self._starter_installed,
+            label="Adding the starter models and scoring every lead…",
+        )
+        return self.starter_job
+
+    def _starter_installed(self, names: list[str]) -> None:
+        self.starter_job = None
+        self._after_scores_changed()
+        if names:
+            self.statusBar().showMessage(f"Added the scoring models: {', '.join(names)}.", 6000)
+
+    def rescore_for_time(self) -> Job[Any] | None:
+        """Bring scores up to date with the time that passed (expiry, decay) when the last
+        such re-score is a day old: a background job, the UI never waits for it."""
+        if self.rescore_job is not None or self._demo_loader is not None:
+            return None
+        now = self._clock()
+
+        def rescore(db: Database, progress: Callable[[int, int], bool]) -> bool:
+            return rescore_if_due(db, now, progress)
+
+        job: Job[Any] = Job(
+            self._db.url,
+            rescore,
+            parent_widget=self,
+            title="Re-scoring",
+            show_progress=False,
+            report=False,
+            on_done=self._rescored_for_time,
+            on_error=lambda error: self._rescore_failed(error),
+            on_cancelled=lambda: self._rescore_ended(),
+        )
+        job.progressed.connect(self._rescore_progress)
+        self.rescore_job = job
+        job.start()
+        return job
+
+    def _rescore_progress(self, done: int, total: int) -> None:
+        percent = int(100 * done / total) if total else 100
+        self.statusBar().showMessage(f"Re-scoring for time passing… {percent}%")
+
+    def _rescore_ended(self) -> None:
+        self.rescore_job = None
+        self.statusBar().clearMessage()
+
+    def _rescored_for_time(self, done: bool) -> None:
+        self._rescore_ended()
+        if done:
+            self._after_scores_changed()
+            self.statusBar().showMessage("Scores brought up to date for the time passed.", 5000)
+
+    def _rescore_failed(self, error: BaseException) -> None:
+        self._rescore_ended()
+        self.statusBar().showMessage(f"Re-scoring for time passing failed: {error_text(error)}")
+
+    def _after_scores_changed(self) -> None:
+        """Scores moved for many leads (models edited, time passed): read the list again,
+        the counts and the lead on screen."""
+        if self.leads_model.is_loaded:
+            self.leads_model.reload()
+        self.detail.reload()
+        self.refresh_counts()
+        self._update_actions()
+
+    # --- queues ---------------------------------------------------------------------------------
+
+    @property
+    def queue(self) -> str:
+        return self._queue
+
+    def show_queue(self, key: str, *, focus: bool = False) -> None:
+        """Show the leads of one work queue (the sidebar, or Alt+1…5)."""
+        if self.queues.current_queue() != key:
+            self.queues.set_queue(key)  # comes back here through queue_chosen
+        elif key != self._queue:
+            self._apply_queue(key)
+        if self.tabs.currentIndex() != 0:
+            self.tabs.setCurrentIndex(0)
+        if focus:
+            self._focus_list()
+
+    def _apply_queue(self, key: str, *, initial: bool = False) -> None:
+        model = self.leads_model
+        if not initial:
+            self._queue_sorts[self._queue] = (model.query.sort, model.query.descending)
+        default = (
+            ("score", True) if key in WORK_QUEUES else (model.query.sort, model.query.descending)
+        )
+        sort, descending = self._queue_sorts.get(key, default)
+        self._queue = key
+        wide = key == "sales_acceptance"
+        self.leads_view.setSelectionMode(
+            QAbstractItemView.SelectionMode.ExtendedSelection
+            if wide
+            else QAbstractItemView.SelectionMode.SingleSelection
+        )
+        self.assign_button.setVisible(wide)
+        me = self._actor.id if self._actor else None
+        model.set_filter(
+            queue=None if key == "all" else key, me=me, sort=sort, descending=descending
+        )
+        header = self.leads_view.horizontalHeader()
+        header.setSortIndicator(
+            model.sort_column(), model.sort_order()
+        )  # the model already sorts this way: no second query
+        if not initial and self.tabs.currentIndex() == 0:
+            model.ensure_loaded()
+            if self.leads_view.currentIndex().row() < 0 or self.detail.lead_id is None:
+                self._select_row(self.leads_view, 0)
+            self._update_status()
+        self._update_actions()
 
     # --- lists ------------------------------------------------------------------------------
 
@@ -378,6 +769,7 @@ class MainWindow(QMainWindow):
         self.search.blockSignals(False)
         self.search.setPlaceholderText(tab.placeholder)
         self.filter_chip.setVisible(tab.key == "leads" and self._lead_filter is not None)
+        self.assign_button.setVisible(tab.key == "leads" and self._queue == "sales_acceptance")
 
     def _search_edited(self, text: str) -> None:
         self.current_tab.search = text
@@ -432,8 +824,17 @@ class MainWindow(QMainWindow):
         index = self.leads_view.currentIndex()
         return self.leads_model.id_at(index.row()) if index.isValid() else None
 
+    def selected_lead_ids(self) -> list[int]:
+        """Every selected lead (several in the Sales acceptance queue), in list order."""
+        rows = sorted(index.row() for index in self.leads_view.selectionModel().selectedRows())
+        ids = [i for i in (self.leads_model.id_at(r) for r in rows) if i is not None]
+        if not ids and self.selected_lead_id() is not None:
+            ids = [self.selected_lead_id()]  # type: ignore[list-item]
+        return ids
+
     def _lead_selection_changed(self) -> None:
-        self._detail_timer.start()
+        if self._follow_selection:
+            self._detail_timer.start()
         self._update_actions()
 
     def _show_selected_lead(self) -> None:
@@ -452,10 +853,11 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _open_lead(self, index: QModelIndex) -> None:
-        self.leads_view.setCurrentIndex(index)
+        if self.leads_view.currentIndex() != index:
+            self.leads_view.setCurrentIndex(index)
         self._show_selected_lead()
         if self.detail.lead_id == self.leads_model.id_at(index.row()):
-            self.detail.focus_form()
+            self.detail.focus_process()
 
     def open_selected_lead(self) -> None:
         index = self.leads_view.currentIndex()
@@ -507,10 +909,13 @@ class MainWindow(QMainWindow):
     def filter_leads(
         self, label: str, *, contact_id: int | None = None, account_id: int | None = None
     ) -> None:
-        """Show only one contact's or account's leads, with a chip that lifts the filter."""
+        """Show only one contact's or account's leads, with a chip that lifts the filter.
+        The filter applies to all leads, whatever queue was shown."""
         self._lead_filter = label
         leads = self.list_tabs[0]
         leads.search = ""
+        if self._queue != "all":
+            self.queues.set_queue("all")
         self.leads_model.set_filter(search="", contact_id=contact_id, account_id=account_id)
         self.leads_model.ensure_loaded()
         self.filter_chip.setText(f"{label}  ✕")
@@ -559,7 +964,7 @@ class MainWindow(QMainWindow):
         logged = dialog.logged
         if logged is None:
             return
-        self.leads_model.refresh_rows(lead.id for lead in logged.leads)
+        self._resync([lead.id for lead in logged.leads])
         self.detail.reload()
         self.refresh_counts()
         self.statusBar().showMessage(
@@ -573,12 +978,148 @@ class MainWindow(QMainWindow):
         self.refresh_counts()
         self.statusBar().showMessage("Saved.", 3000)
 
+    def assign_selected(self) -> AssignDialog | None:
+        """*Assign…*: give every selected lead to one salesperson (non-blocking dialog).
+        Disabled for roles that cannot assign; called anyway, the service's refusal is
+        shown."""
+        if self.current_tab.key != "leads":
+            return None
+        return self.assign_leads(self.selected_lead_ids())
+
+    def assign_lead_on_screen(self) -> AssignDialog | None:
+        lead_id = self.detail.lead_id
+        return self.assign_leads([lead_id]) if lead_id is not None else None
+
+    def assign_leads(self, lead_ids: list[int]) -> AssignDialog | None:
+        if not lead_ids:
+            self.statusBar().showMessage("Select the leads to assign first.", 4000)
+            return None
+        if self._actor is None:
+            QMessageBox.warning(self, "Not assigned", "Choose who is working first.")
+            return None
+        owner = self.detail.process.view.owner if self.detail.process.view else None
+        dialog = AssignDialog(
+            self._db,
+            lead_ids,
+            self._actor,
+            clock=self._clock,
+            current_owner=owner if len(lead_ids) == 1 else None,
+            parent=self,
+        )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self._assigned(dialog))
+        dialog.open()
+        return dialog
+
+    def _assigned(self, dialog: AssignDialog) -> None:
+        result = dialog.result
+        if result is None:
+            return
+        self._after_process(result.lead_ids)
+        noun = "lead" if len(result.lead_ids) == 1 else "leads"
+        text = f"Assigned {len(result.lead_ids)} {noun} to {result.owner}"
+        if result.accepted:
+            text += f"; {len(result.accepted)} sales-accepted"
+        self.statusBar().showMessage(text + ".", 6000)
+
+    def _after_process(self, lead_ids: Iterable[int], *, reload_detail: bool = True) -> None:
+        """After a process action: repaint the touched rows, take out those that left the
+        queue, refresh the counts, and read the lead on screen again (unless the action
+        came from its own process bar, which already did)."""
+        ids = list(lead_ids)
+        gone = self._resync(ids)
+        if reload_detail and self.detail.lead_id in ids:
+            self.detail.reload()
+        self.refresh_counts()
+        self._update_actions()
+        if gone:
+            where = f"the {QUEUE_LABELS[self._queue]}" if self._queue != "all" else "the list"
+            noun = "lead left" if len(gone) == 1 else "leads left"
+            self.statusBar().showMessage(f"{len(gone)} {noun} {where}.", 5000)
+
+    def _resync(self, ids: list[int]) -> list[int]:
+        """Rows that leave the list are taken out without the pane jumping to the next
+        lead: the user still sees what they just did; the next row is highlighted and
+        Enter opens it."""
+        self._follow_selection = False
+        try:
+            gone = self.leads_model.resync(ids)
+            current = self.leads_view.currentIndex()
+            if gone and current.isValid() and not self.leads_view.selectionModel().hasSelection():
+                self.leads_view.selectionModel().select(
+                    current,
+                    QItemSelectionModel.SelectionFlag.ClearAndSelect
+                    | QItemSelectionModel.SelectionFlag.Rows,
+                )
+            return gone
+        finally:
+            self._follow_selection = True
+
+    def open_scoring(self) -> Any:
+        """*Scoring → Scoring models…* (admins and marketers)."""
+        if self._actor is None or not allowed(self._actor.role, "edit_scoring"):
+            QMessageBox.warning(
+                self, "Scoring models", refusal(self._actor, "edit_scoring") or "Not allowed"
+            )
+            return None
+        if self.scoring_window is not None:
+            self.scoring_window.show()
+            self.scoring_window.raise_()
+            self.scoring_window.activateWindow()
+            return self.scoring_window
+        from leaddesk.ui.scoring_window import ScoringWindow
+
+        window = ScoringWindow(self._db.url, self._clock, self)
+        window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        window.models_changed.connect(self._after_scores_changed)
+        window.destroyed.connect(lambda *_a: setattr(self, "scoring_window", None))
+        self.scoring_window = window
+        window.show()
+        return window
+
+    def edit_process(self) -> Any:
+        """*Process → Edit process…* (admins and marketers)."""
+        if self._actor is None or not allowed(self._actor.role, "edit_process"):
+            QMessageBox.warning(
+                self, "Edit process", refusal(self._actor, "edit_process") or "Not allowed"
+            )
+            return None
+        from leaddesk.ui.process_editor import ProcessEditor
+
+        editor = ProcessEditor(self._db, self._actor, clock=self._clock, parent=self)
+        editor.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        editor.saved.connect(self._after_process_edited)
+        self.process_editor = editor
+        editor.open()
+        return editor
+
+    def _after_process_edited(self) -> None:
+        if self.leads_model.is_loaded:
+            self.leads_model.reload()
+        self.detail.reload()
+        self.refresh_counts()
+        self.statusBar().showMessage("Process saved.", 5000)
+
     def _update_actions(self) -> None:
         on_leads = self.current_tab.key == "leads"
         has_lead = self.detail.lead_id is not None or self.selected_lead_id() is not None
         self.open_action.setEnabled(not on_leads or has_lead)
         self.log_action.setEnabled(has_lead)
         self.clear_filter_action.setEnabled(self._lead_filter is not None)
+        why = refusal(self._actor, "assign")
+        count = len(self.selected_lead_ids()) if on_leads else 0
+        if why is None and not count:
+            why = "Select the leads to assign"
+        self.assign_action.setEnabled(why is None)
+        tip = "Give the selected leads to a salesperson (Ctrl+Shift+A)"
+        for widget in (self.assign_action, self.assign_button):
+            widget.setEnabled(why is None)
+            widget.setToolTip(tip if why is None else why)
+        self.assign_button.setText(f"Assign {count}…" if count > 1 else "Assign…")
+        shown = self.detail.process.view is not None
+        for action, button in self.process_actions:
+            action.setEnabled(shown and button.isEnabled())
+            action.setToolTip(button.toolTip())
 
     # --- the whole desk -------------------------------------------------------------------
 
@@ -593,6 +1134,7 @@ class MainWindow(QMainWindow):
 
     def refresh_counts(self) -> None:
         self._counts = desk_counts(self._db)
+        self.queues.set_counts(queue_counts(self._db, self._actor.id if self._actor else None))
         self._update_status()
 
     def _update_status(self) -> None:
@@ -670,13 +1212,9 @@ class MainWindow(QMainWindow):
         geometry = settings.value("window/geometry")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
-        for key, splitter in (
-            ("window/splitter", self.splitter),
-            ("window/detail_splitter", self.detail.splitter),
-        ):
-            state = settings.value(key)
-            if isinstance(state, QByteArray):
-                splitter.restoreState(state)
+        state = settings.value("window/splitter3")
+        if isinstance(state, QByteArray):
+            self.splitter.restoreState(state)
         for tab in self.list_tabs:
             state = settings.value(f"tables/{tab.key}/header")
             if isinstance(state, QByteArray):
@@ -688,13 +1226,19 @@ class MainWindow(QMainWindow):
         number = int(stored_tab) if stored_tab.isdigit() else 0
         if 0 <= number < len(self.list_tabs):
             self.tabs.setCurrentIndex(number)
+        queue = str(settings.value("window/queue", "all"))
+        if queue in QUEUE_LABELS:
+            self.queues.blockSignals(True)
+            self.queues.set_queue(queue)
+            self.queues.blockSignals(False)
+            self._queue = queue
 
     def save_settings(self) -> None:
         settings = self._settings
         settings.setValue("window/geometry", self.saveGeometry())
-        settings.setValue("window/splitter", self.splitter.saveState())
-        settings.setValue("window/detail_splitter", self.detail.splitter.saveState())
+        settings.setValue("window/splitter3", self.splitter.saveState())
         settings.setValue("window/tab", self.tabs.currentIndex())
+        settings.setValue("window/queue", self._queue)
         for tab in self.list_tabs:
             settings.setValue(f"tables/{tab.key}/header", tab.view.horizontalHeader().saveState())
         settings.sync()
@@ -705,5 +1249,12 @@ class MainWindow(QMainWindow):
             return
         if self._demo_loader is not None:
             self._demo_loader.wait()
+        self._rescore_timer.stop()
+        for job in (self.rescore_job, self.starter_job):
+            if job is not None and job.running:
+                job.cancel()
+                job.wait()
+        if self.scoring_window is not None:
+            self.scoring_window.close()
         self.save_settings()
         event.accept()

@@ -7,9 +7,13 @@ finds exactly one import site.
 
 from __future__ import annotations
 
+import sys
+
 from PySide6.QtCore import (
+    QAbstractListModel,
     QAbstractTableModel,
     QByteArray,
+    QDate,
     QDateTime,
     QEvent,
     QItemSelectionModel,
@@ -17,6 +21,8 @@ from PySide6.QtCore import (
     QObject,
     QPersistentModelIndex,
     QPoint,
+    QPointF,
+    QRectF,
     QSettings,
     QSize,
     QStandardPaths,
@@ -29,35 +35,50 @@ from PySide6.QtCore import (
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
+    QBrush,
     QCloseEvent,
     QColor,
     QFont,
+    QFontMetrics,
     QGuiApplication,
     QImage,
     QKeyEvent,
     QKeySequence,
     QMouseEvent,
+    QPainter,
+    QPainterPath,
     QPalette,
+    QPen,
+    QPolygonF,
     QShortcut,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
+    QButtonGroup,
     QCheckBox,
     QComboBox,
     QCompleter,
+    QDateEdit,
     QDateTimeEdit,
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QFormLayout,
     QFrame,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QLineEdit,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
     QMainWindow,
     QMessageBox,
+    QPlainTextEdit,
     QProgressDialog,
     QPushButton,
     QScrollArea,
@@ -66,11 +87,14 @@ from PySide6.QtWidgets import (
     QSplitter,
     QStackedWidget,
     QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTabBar,
     QTableView,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
+    QToolBar,
     QToolButton,
     QTreeWidget,
     QTreeWidgetItem,
@@ -80,44 +104,63 @@ from PySide6.QtWidgets import (
 
 __all__ = [
     "QAbstractItemView",
+    "QAbstractListModel",
     "QAbstractTableModel",
     "QAction",
     "QActionGroup",
     "QApplication",
+    "QBrush",
+    "QButtonGroup",
     "QByteArray",
     "QCheckBox",
     "QCloseEvent",
     "QColor",
     "QComboBox",
     "QCompleter",
+    "QDate",
+    "QDateEdit",
     "QDateTime",
     "QDateTimeEdit",
     "QDialog",
     "QDialogButtonBox",
     "QEvent",
+    "QFileDialog",
     "QFont",
+    "QFontMetrics",
     "QFormLayout",
     "QFrame",
+    "QGridLayout",
     "QGroupBox",
     "QGuiApplication",
     "QHBoxLayout",
     "QHeaderView",
     "QImage",
+    "QInputDialog",
     "QItemSelectionModel",
     "QKeyEvent",
     "QKeySequence",
     "QLabel",
     "QLineEdit",
+    "QListView",
+    "QListWidget",
+    "QListWidgetItem",
     "QMainWindow",
     "QMessageBox",
     "QModelIndex",
     "QMouseEvent",
     "QObject",
+    "QPainter",
+    "QPainterPath",
     "QPalette",
+    "QPen",
     "QPersistentModelIndex",
+    "QPlainTextEdit",
     "QPoint",
+    "QPointF",
+    "QPolygonF",
     "QProgressDialog",
     "QPushButton",
+    "QRectF",
     "QScrollArea",
     "QSettings",
     "QShortcut",
@@ -128,6 +171,8 @@ __all__ = [
     "QStackedWidget",
     "QStandardPaths",
     "QStyle",
+    "QStyleOptionViewItem",
+    "QStyledItemDelegate",
     "QTabBar",
     "QTabWidget",
     "QTableView",
@@ -135,6 +180,7 @@ __all__ = [
     "QTableWidgetItem",
     "QThread",
     "QTimer",
+    "QToolBar",
     "QToolButton",
     "QTreeWidget",
     "QTreeWidgetItem",
@@ -144,3 +190,24 @@ __all__ = [
     "Signal",
     "Slot",
 ]
+
+
+def _pin_singletons() -> None:
+    """Work around a binding bug: PySide6 6.12.0 on CPython 3.11 hands back ``None`` from
+    every void method (``label.setText(…)``, ``widget.setEnabled(…)``) without taking a
+    reference to it, so each call drops one reference to ``None`` (and some calls one to
+    ``True``/``False``). After some thousands of calls Python aborts with
+    "none_dealloc"/"bool_dealloc" - mid-session or at exit. CPython 3.12 made these
+    objects immortal; before it, giving them a practically endless reference count is
+    the same thing. Only release builds, whose object header starts with the count."""
+    if sys.version_info >= (3, 12) or hasattr(sys, "gettotalrefcount"):
+        return
+    import ctypes
+
+    for singleton in (None, True, False):
+        count = ctypes.c_ssize_t.from_address(id(singleton))
+        if count.value < 1 << 40:
+            count.value += 1 << 40
+
+
+_pin_singletons()

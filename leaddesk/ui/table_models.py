@@ -254,6 +254,42 @@ class LazyTableModel(QAbstractTableModel):
             if row is not None:
                 start = previous = row
 
+    def resync(self, touched: Iterable[int]) -> list[int]:
+        """After an action on some records: repaint them where they still belong, and take
+        out the rows of those that left the list (a lead ticked out of a queue). Rows that
+        stay keep their place, so nothing jumps under the user; only when records *joined*
+        the list is it read again from scratch. Returns the ids that left."""
+        touched_ids = set(touched)
+        if not self._loaded:
+            return []
+        ids = self._fetch_ids(self._query)
+        fresh = set(ids)
+        gone = [record_id for record_id in self._ids if record_id not in fresh]
+        if len(fresh) > len(self._ids) - len(gone):
+            self.reload()  # something joined: only a fresh read puts it in its place
+            return gone
+        if gone:
+            self._remove_ids(set(gone))
+        self.refresh_rows(touched_ids & fresh)
+        return gone
+
+    def _remove_ids(self, gone: set[int]) -> None:
+        rows = [row for row, record_id in enumerate(self._ids) if record_id in gone]
+        # Contiguous runs, last first, so earlier row numbers stay valid while removing.
+        runs: list[tuple[int, int]] = []
+        for row in rows:
+            if runs and runs[-1][1] == row - 1:
+                runs[-1] = (runs[-1][0], row)
+            else:
+                runs.append((row, row))
+        for first, last in reversed(runs):
+            self.beginRemoveRows(QModelIndex(), first, last)
+            for record_id in self._ids[first : last + 1]:
+                self._cache.pop(record_id, None)
+            del self._ids[first : last + 1]
+            self._positions = None
+            self.endRemoveRows()
+
     def refresh_all_rows(self) -> None:
         """Forget every cached row and repaint: an edit may have renamed a company that
         many rows show, and only the visible ones will be fetched again."""
@@ -361,22 +397,22 @@ LEAD_COLUMNS = (
     Column(
         "Name",
         "name",
-        140,
+        130,
         lambda r, _n: r.name,
         lambda r, _n: f"{r.name} <{r.email}>" if r.email else r.name,
     ),
-    Column("Company", "company", 115, lambda r, _n: _text(r.company)),
-    Column("Topic", "topic", 135, lambda r, _n: r.topic),
-    Column("Score", "score", 52, lambda r, _n: str(r.score), numeric=True),
+    Column("Company", "company", 100, lambda r, _n: _text(r.company)),
+    Column("Topic", "topic", 110, lambda r, _n: r.topic),
+    Column("Score", "score", 46, lambda r, _n: str(r.score), numeric=True),
     Column(
         "Stars",
         "stars",
-        68,
+        62,
         lambda r, _n: stars_text(r.stars),
         lambda r, _n: f"{r.stars} of 5 stars",
     ),
-    Column("Stage", "stage", 100, lambda r, _n: r.stage_label, _status_note),
-    Column("Owner", "owner", 80, lambda r, _n: _text(r.owner)),
+    Column("Stage", "stage", 118, lambda r, _n: r.stage_label, _status_note),
+    Column("Owner", "owner", 95, lambda r, _n: _text(r.owner)),
     Column(
         "Last activity",
         "last_activity",
