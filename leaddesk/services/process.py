@@ -10,7 +10,7 @@ transaction as the change itself.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -291,11 +291,22 @@ def assign(
         for lead_id in lead_ids:
             lead = _lead(session, lead_id)
             state = _state(session, lead)
-            outcome = proc.assign(state, owner.id, owner.name)
+            outcome = _named_previous_owner(session, proc.assign(state, owner.id, owner.name))
             if outcome.changes:
                 changed += 1
             _write(session, lead, outcome, actor_id=actor.id, automatic=False, now=now)
         return changed
+
+
+def _named_previous_owner(session: Session, outcome: Outcome) -> Outcome:
+    """The domain knows owners by id; the audit trail shows people by name."""
+    changes = []
+    for change in outcome.changes:
+        if change.kind == "assign" and change.from_value is not None:
+            previous = session.get(User, int(change.from_value))
+            change = replace(change, from_value=previous.name if previous else change.from_value)
+        changes.append(change)
+    return Outcome(outcome.state, tuple(changes))
 
 
 @_refusing
@@ -303,7 +314,7 @@ def unassign(db: Database, lead_id: int, actor: Actor, now: datetime) -> None:
     _require(actor, "assign")
     with db.transaction() as session:
         lead = _lead(session, lead_id)
-        outcome = proc.assign(_state(session, lead), None, None)
+        outcome = _named_previous_owner(session, proc.assign(_state(session, lead), None, None))
         _write(session, lead, outcome, actor_id=actor.id, automatic=False, now=now)
 
 

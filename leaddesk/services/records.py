@@ -40,6 +40,7 @@ class TimelineEntry:
     properties: dict[str, Any]
     contact_email: str
     lead_id: int | None
+    logged_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -242,9 +243,10 @@ def _timeline(
     """The lead's activities, newest first: its contact's, or for an account-only lead
     those of every contact of the account (the same facts scoring reads)."""
     query = (
-        select(Activity, ActivityType.label, Contact.email)
+        select(Activity, ActivityType.label, Contact.email, User.name)
         .join(ActivityType, ActivityType.key == Activity.type_key)
         .join(Contact, Contact.id == Activity.contact_id)
+        .outerjoin(User, User.id == Activity.user_id)
         .order_by(Activity.occurred_at.desc(), Activity.id.desc())
         .limit(limit)
     )
@@ -263,8 +265,9 @@ def _timeline(
             properties=dict(act.properties or {}),
             contact_email=email,
             lead_id=act.lead_id,
+            logged_by=user,
         )
-        for act, label, email in session.execute(query)
+        for act, label, email, user in session.execute(query)
     ]
 
 

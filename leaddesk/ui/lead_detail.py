@@ -583,6 +583,8 @@ class LeadDetailPane(QWidget):
         ]
         if detail.contact is None:
             shown.insert(0, entry.contact_email)
+        if entry.logged_by:
+            shown.append(f"by {entry.logged_by}")
         item = QTreeWidgetItem(
             [format_time(entry.occurred_at), entry.type_label, "  ·  ".join(shown)]
         )

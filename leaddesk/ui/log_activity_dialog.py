@@ -56,11 +56,13 @@ class LogActivityDialog(QDialog):
         *,
         clock: Clock = utc_now,
         lead_name: str = "",
+        user_id: int | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self._db = db
         self._lead_id = lead_id
+        self._user_id = user_id
         self._clock = clock
         self.logged: LoggedActivity | None = None
         self.setWindowTitle(f"Log activity — {lead_name}" if lead_name else "Log activity")
@@ -180,6 +182,7 @@ class LogActivityDialog(QDialog):
                 now=self._clock(),
                 lead_id=self._lead_id,
                 properties=self.chosen_properties(),
+                user_id=self._user_id,
             )
         except ValidationError as exc:
             self._show_error("; ".join(exc.errors.values()))

@@ -953,7 +953,12 @@ class MainWindow(QMainWindow):
             )
             return None
         dialog = LogActivityDialog(
-            self._db, detail.id, clock=self._clock, lead_name=detail.display_name, parent=self
+            self._db,
+            detail.id,
+            clock=self._clock,
+            lead_name=detail.display_name,
+            user_id=self._actor.id if self._actor else None,
+            parent=self,
         )
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(lambda: self._after_activity_logged(dialog))

@@ -23,6 +23,7 @@ def test_logged_activity_tops_the_timeline_and_updates_last_activity(
         occurred_at=when,
         now=now,
         properties={"subject": " Intro call "},
+        user_id=1,
     )
     assert [lead.topic for lead in result.leads] == ["Ebook: lead scoring"]
     lead_id = result.leads[0].id
@@ -30,6 +31,7 @@ def test_logged_activity_tops_the_timeline_and_updates_last_activity(
     top = detail.timeline[0]
     assert (top.id, top.type_key, top.occurred_at) == (result.activity_id, "call", when)
     assert top.properties == {"subject": "Intro call"}
+    assert top.logged_by == "Admin"
     assert lead_rows(small_desk, [lead_id])[lead_id].last_activity_at == when
 
 

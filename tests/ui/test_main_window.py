@@ -157,6 +157,7 @@ def test_logging_an_activity_tops_the_timeline_and_updates_the_row(
     assert top is not None
     assert top.text(1) == "Meeting held"
     assert "Quarterly review" in top.text(2)
+    assert "by Admin" in top.text(2)  # credited to the person at the desk
     assert window.detail.timeline_title.text() == "Activity (1)"
     cell = window.leads_model.index(bruno_row, LAST_ACTIVITY)
     assert window.leads_model.data(cell) == "2 hours ago"
