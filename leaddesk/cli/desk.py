@@ -73,27 +73,25 @@ def register(sub: Subparsers) -> dict[str, Handler]:
 
 
 def cmd_demo(args: argparse.Namespace, now: datetime, out: TextIO) -> int:
-    from leaddesk.services.demo import generate_demo
+    from leaddesk.services.demo import load_demo
 
     if args.leads < 1:
         raise CliError("--leads must be at least 1")
-    from leaddesk.services.scoring import install_starter_models, rescore_all
-
     db = open_desk_db(args, now)
     try:
-        summary = generate_demo(db, leads=args.leads, seed=args.seed, now=now)
-        added = install_starter_models(db, now)
-        if not added:
-            rescore_all(db, now, "record edited")
+        loaded = load_demo(db, leads=args.leads, seed=args.seed, now=now)
     finally:
         db.dispose()
+    summary = loaded.summary
     out.write(
         f"Added {summary.leads:,} leads, {summary.contacts:,} contacts, "
         f"{summary.accounts:,} accounts, {summary.activities:,} activities "
         f"and {summary.users:,} users.\n"
     )
-    if added:
-        out.write(f"Installed the starter scoring models: {', '.join(added)}.\n")
+    if loaded.models:
+        out.write(f"Installed the starter scoring models: {', '.join(loaded.models)}.\n")
+    if loaded.team_actions:
+        out.write(f"The demo team has worked a few leads ({loaded.team_actions} process steps).\n")
     return EXIT_OK
 
 

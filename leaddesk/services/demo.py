@@ -671,13 +671,164 @@ def generate_demo(
     if now.tzinfo is not None:
         now = now.astimezone(UTC).replace(tzinfo=None)
     with db.transaction() as session:
-        raw = _fast_path(session)
-        first_lead = int(session.scalar(select(func.max(Lead.id))) or 0) + 1
-        generator = _Generator(session, random.Random(seed), now, raw, progress, leads)
-        summary = generator.run(leads)
-        # The list's folded sort and search columns, for the leads just added.
-        recompute.refresh_lead_labels(session, range(first_lead, first_lead + summary.leads))
-        return summary
+        return _generate_in(session, leads, seed, now, progress)
+
+
+def _generate_in(
+    session: Session, leads: int, seed: int, now: datetime, progress: Progress | None
+) -> DemoSummary:
+    raw = _fast_path(session)
+    first_lead = int(session.scalar(select(func.max(Lead.id))) or 0) + 1
+    generator = _Generator(session, random.Random(seed), now, raw, progress, leads)
+    summary = generator.run(leads)
+    # The list's folded sort and search columns, for the leads just added.
+    recompute.refresh_lead_labels(session, range(first_lead, first_lead + summary.leads))
+    return summary
+
+
+@dataclass(frozen=True)
+class LoadedDemo:
+    summary: DemoSummary
+    models: list[str]
+    team_actions: int
+
+
+def load_demo(
+    db: Database,
+    *,
+    leads: int = 2000,
+    seed: int = 7,
+    now: datetime,
+    progress: Progress | None = None,
+) -> LoadedDemo:
+    """What ``leaddesk demo`` and the app's "Load demo data" do, in ONE transaction: the
+    data, the starter scoring models (scoring everyone, which moves leads through the
+    automatic stages) and a morning of the team's work, so that every queue has leads in
+    it. A cancel at any point leaves the desk as it was."""
+    if now.tzinfo is not None:
+        now = now.astimezone(UTC).replace(tzinfo=None)
+
+    # One bar for both phases, in leads: generating is the first 80 %, scoring the rest.
+    def generating(done: int, total: int) -> bool:
+        return progress is None or progress(done * 8 // 10, leads)
+
+    def scoring_progress(done: int, total: int) -> bool:
+        share = leads * 2 // 10 * done // max(total, 1)
+        return progress is None or progress(leads * 8 // 10 + share, leads)
+
+    from leaddesk.services.scoring import (
+        RescoreCancelled,
+        _rescore_everything,
+        install_starter_models_in,
+    )
+
+    with db.transaction() as session:
+        summary = _generate_in(session, leads, seed, now, generating)
+        try:
+            models = install_starter_models_in(session, now, scoring_progress)
+            if not models:
+                _rescore_everything(session, now, "record edited", scoring_progress)
+        except RescoreCancelled:
+            raise DemoCancelled() from None
+        actions = _team_work(session, random.Random(seed + 1), now)
+        if progress is not None and progress(leads, leads) is False:
+            raise DemoCancelled()
+        return LoadedDemo(summary, models, actions)
+
+
+def _team_work(session: Session, rng: random.Random, now: datetime) -> int:
+    """A few leads worked by the demo team, through the real process rules and audit:
+    some in the telemarketing stages (one qualified), some assigned and accepted by a
+    manager, a couple won, a few disqualified with a reason. Bounded, so 100,000-lead
+    demos stay fast."""
+    from leaddesk.domain import process as proc
+    from leaddesk.services.process import lead_state, load_stages, write_outcome
+
+    users: dict[str, list[User]] = {}
+    for user in session.scalars(select(User).order_by(User.id)):
+        users.setdefault(user.role, []).append(user)
+    if not all(users.get(r) for r in ("telemarketer", "manager", "salesperson")):
+        return 0
+    stages = load_stages(session)
+    scored = list(
+        session.scalars(
+            select(Lead)
+            .where(
+                Lead.status == "open",
+                Lead.stage == stages.for_role(proc.ROLE_SCORED).key,
+                Lead.contact_id.is_not(None),
+            )
+            .order_by(Lead.score.desc(), Lead.id)
+            .limit(60)
+        )
+    )
+    ready = list(
+        session.scalars(
+            select(Lead)
+            .where(Lead.status == "open", Lead.sales_ready.is_(True), Lead.owner_id.is_(None))
+            .order_by(Lead.score.desc(), Lead.id)
+            .limit(12)
+        )
+    )
+    actions = 0
+
+    def act(lead: Lead, user: User, outcome: proc.Outcome, minutes: int) -> proc.LeadState:
+        nonlocal actions
+        when = now - timedelta(minutes=minutes)
+        write_outcome(session, lead, outcome, actor_id=user.id, automatic=False, now=when)
+        actions += len(outcome.changes)
+        return outcome.state
+
+    for i, lead in enumerate(scored[:20]):
+        caller = rng.choice(users["telemarketer"])
+        minutes = 300 - i * 7
+        state = act(
+            lead,
+            caller,
+            proc.set_flag(lead_state(session, lead), "telemarketing_ready", True, stages),
+            minutes,
+        )
+        if i % 3 == 0:
+            state = act(
+                lead,
+                caller,
+                proc.set_flag(state, "accepted_telemarketing", True, stages),
+                minutes - 3,
+            )
+            if i % 6 == 0:
+                lead.qualification = {
+                    "budget": rng.choice(["€20k/year", "under $10k", "to be approved"]),
+                    "need": rng.choice(
+                        ["Replace spreadsheets", "Scoring for 5 reps", "CRM migration"]
+                    ),
+                    "timeline": rng.choice(["This quarter", "Next quarter", "2027"]),
+                }
+    for i, lead in enumerate(scored[20:26]):
+        seller = rng.choice(users["salesperson"])
+        reason = rng.choice(("No budget", "Could not reach", "Chose a competitor"))
+        act(
+            lead,
+            seller,
+            proc.set_status(lead_state(session, lead), "disqualified", reason),
+            200 - i,
+        )
+    for i, lead in enumerate(ready[:8]):
+        manager = rng.choice(users["manager"])
+        seller = rng.choice(users["salesperson"])
+        state = act(
+            lead, manager, proc.assign(lead_state(session, lead), seller.id, seller.name), 120 - i
+        )
+        lead.owner_id = seller.id
+        if i % 2 == 0:
+            state = act(
+                lead,
+                manager,
+                proc.set_flag(lead_state(session, lead), "sales_accepted", True, stages),
+                110 - i,
+            )
+            if i % 4 == 0:
+                act(lead, seller, proc.set_status(state, "won", None), 30 - i)
+    return actions
 
 
 def _fast_path(session: Session) -> bool:

@@ -166,7 +166,7 @@ def stages(db: Database) -> list[StageSpec]:
 # --- applying outcomes ------------------------------------------------------------------------
 
 
-def _state(session: Session, lead: Lead) -> LeadState:
+def lead_state(session: Session, lead: Lead) -> LeadState:
     owner = session.get(User, lead.owner_id) if lead.owner_id else None
     return LeadState(
         stage=lead.stage,
@@ -181,7 +181,7 @@ def _state(session: Session, lead: Lead) -> LeadState:
     )
 
 
-def _write(
+def write_outcome(
     session: Session,
     lead: Lead,
     outcome: Outcome,
@@ -248,7 +248,7 @@ def mark(db: Database, lead_id: int, flag: str, on: bool, actor: Actor, now: dat
     _require(actor, flag)
     with db.transaction() as session:
         lead = _lead(session, lead_id)
-        outcome = proc.set_flag(_state(session, lead), flag, on, load_stages(session))
+        outcome = proc.set_flag(lead_state(session, lead), flag, on, load_stages(session))
         if (
             on
             and flag == "sales_accepted"
@@ -260,7 +260,7 @@ def mark(db: Database, lead_id: int, flag: str, on: bool, actor: Actor, now: dat
             )
         ):
             raise ProcessError("the lead's owner must be a salesperson to accept it")
-        _write(session, lead, outcome, actor_id=actor.id, automatic=False, now=now)
+        write_outcome(session, lead, outcome, actor_id=actor.id, automatic=False, now=now)
         return lead.stage
 
 
@@ -272,9 +272,9 @@ def move_stage(
     with db.transaction() as session:
         lead = _lead(session, lead_id)
         outcome = proc.move_to_stage(
-            _state(session, lead), key, load_stages(session), (reason or "").strip() or None
+            lead_state(session, lead), key, load_stages(session), (reason or "").strip() or None
         )
-        _write(session, lead, outcome, actor_id=actor.id, automatic=False, now=now)
+        write_outcome(session, lead, outcome, actor_id=actor.id, automatic=False, now=now)
 
 
 @_refusing
@@ -290,11 +290,11 @@ def assign(
         changed = 0
         for lead_id in lead_ids:
             lead = _lead(session, lead_id)
-            state = _state(session, lead)
+            state = lead_state(session, lead)
             outcome = _named_previous_owner(session, proc.assign(state, owner.id, owner.name))
             if outcome.changes:
                 changed += 1
-            _write(session, lead, outcome, actor_id=actor.id, automatic=False, now=now)
+            write_outcome(session, lead, outcome, actor_id=actor.id, automatic=False, now=now)
         return changed
 
 
@@ -314,8 +314,8 @@ def unassign(db: Database, lead_id: int, actor: Actor, now: datetime) -> None:
     _require(actor, "assign")
     with db.transaction() as session:
         lead = _lead(session, lead_id)
-        outcome = _named_previous_owner(session, proc.assign(_state(session, lead), None, None))
-        _write(session, lead, outcome, actor_id=actor.id, automatic=False, now=now)
+        outcome = _named_previous_owner(session, proc.assign(lead_state(session, lead), None, None))
+        write_outcome(session, lead, outcome, actor_id=actor.id, automatic=False, now=now)
 
 
 @_refusing
@@ -332,8 +332,8 @@ def set_status(
     _require(actor, action)
     with db.transaction() as session:
         lead = _lead(session, lead_id)
-        outcome = proc.set_status(_state(session, lead), status, reason)
-        _write(session, lead, outcome, actor_id=actor.id, automatic=False, now=now)
+        outcome = proc.set_status(lead_state(session, lead), status, reason)
+        write_outcome(session, lead, outcome, actor_id=actor.id, automatic=False, now=now)
 
 
 def disqualify(db: Database, lead_id: int, reason: str, actor: Actor, now: datetime) -> None:
@@ -684,14 +684,14 @@ def apply_after_scoring(
         stages_ = load_stages(session)
         for lead in session.scalars(select(Lead).where(Lead.id.in_(todo))):
             outcome = proc.after_scoring(
-                _state(session, lead),
+                lead_state(session, lead),
                 stages_,
                 first_scored=lead.id in first,
                 crossings=crossings.get(lead.id, ()),
             )
             if outcome.changes:
                 changed += 1
-                _write(session, lead, outcome, actor_id=None, automatic=True, now=now)
+                write_outcome(session, lead, outcome, actor_id=None, automatic=True, now=now)
     if facts:
         changed += apply_disqualification_rules(session, facts, now)
     return changed
@@ -725,8 +725,8 @@ def apply_disqualification_rules(
         if rule is None:
             continue
         lead = _lead(session, item.lead_id)
-        outcome = proc.set_status(_state(session, lead), "disqualified", rule.name)
-        _write(session, lead, outcome, actor_id=None, automatic=True, now=now)
+        outcome = proc.set_status(lead_state(session, lead), "disqualified", rule.name)
+        write_outcome(session, lead, outcome, actor_id=None, automatic=True, now=now)
         changed += 1
     return changed
 
@@ -834,10 +834,10 @@ def save_stages(db: Database, edits: Sequence[StageEdit], actor: Actor, now: dat
         for removed, (target, _count) in plan.moves.items():
             for lead in session.scalars(select(Lead).where(Lead.stage == removed)):
                 outcome = Outcome(
-                    LeadState(**{**_state(session, lead).__dict__, "stage": target}),
+                    LeadState(**{**lead_state(session, lead).__dict__, "stage": target}),
                     (proc.Change("stage", removed, target, "stage removed from the process"),),
                 )
-                _write(session, lead, outcome, actor_id=actor.id, automatic=True, now=now)
+                write_outcome(session, lead, outcome, actor_id=actor.id, automatic=True, now=now)
             session.delete(session.get(Stage, removed))
         session.flush()
         for position, spec in enumerate(plan.stages):

@@ -112,14 +112,10 @@ def _rescore_everything(
             update(Lead).where((Lead.score != 0) | (Lead.stars != 0)).values(score=0, stars=0)
         ).rowcount
     else:
-        before = int(session.scalar(select(func.count(ScoreHistory.id))) or 0)
-        if progress is not None and not progress(0, total):
-            raise RescoreCancelled()
-        for start in range(0, total, RESCORE_BATCH):
-            recompute.score_only(session, ids[start : start + RESCORE_BATCH], now, cause)
-            if progress is not None and not progress(min(start + RESCORE_BATCH, total), total):
-                raise RescoreCancelled()
-        changed = int(session.scalar(select(func.count(ScoreHistory.id))) or 0) - before
+        from leaddesk.services.bulk_rescore import bulk_rescore
+
+        models = recompute.active_models(session)
+        changed = bulk_rescore(session, models, now, cause, progress).changed
     process.apply_after_scoring(session, mark, now, None)
     if process.has_active_rules(session):
         for start in range(0, total, RESCORE_BATCH):
@@ -280,15 +276,22 @@ def install_starter_models(
 ) -> list[str]:
     """The two starter models from the seeds (DESIGN §3 "Starter models"), added only
     where no model of that name exists, so a user's edits are never overwritten."""
-    added: list[str] = []
     with db.transaction() as session:
-        names = {n.lower() for n in session.scalars(select(ScoringModelRecord.name))}
-        for model in starter_models():
-            if model.name.lower() not in names:
-                _upsert(session, model, now)
-                added.append(model.name)
-        if added:
-            _rescore_everything(session, now, "model changed", progress)
+        return install_starter_models_in(session, now, progress)
+
+
+def install_starter_models_in(
+    session: Session, now: datetime, progress: Progress | None = None
+) -> list[str]:
+    """The same inside the caller's transaction (the demo loads data and models at once)."""
+    added: list[str] = []
+    names = {n.lower() for n in session.scalars(select(ScoringModelRecord.name))}
+    for model in starter_models():
+        if model.name.lower() not in names:
+            _upsert(session, model, now)
+            added.append(model.name)
+    if added:
+        _rescore_everything(session, now, "model changed", progress)
     return added
 
 
@@ -408,27 +411,25 @@ def what_if(
         total = len(ids)
         up = down = same = newly = fell = 0
         moved: list[tuple[int, int, int]] = []
-        for start in range(0, total, RESCORE_BATCH):
-            batch = ids[start : start + RESCORE_BATCH]
-            totals = recompute.compute_totals(session, batch, [draft], now)
-            for lead_id, (result,) in totals.items():
-                old = stored.get(lead_id, 0)
-                new = result.total
-                if new > old:
-                    up += 1
-                elif new < old:
-                    down += 1
-                else:
-                    same += 1
-                was_ready = old_threshold is not None and old >= old_threshold
-                is_ready = draft.sales_ready_at is not None and new >= draft.sales_ready_at
-                newly += int(is_ready and not was_ready)
-                fell += int(was_ready and not is_ready)
-                if new != old:
-                    moved.append((abs(new - old), lead_id, old))
-                    moved_new[lead_id] = new
-            if progress is not None and not progress(min(start + RESCORE_BATCH, total), total):
-                raise RescoreCancelled()
+        from leaddesk.services.bulk_rescore import bulk_totals
+
+        # Every lead in one bulk pass; it reports progress and raises RescoreCancelled.
+        for lead_id, (result,) in bulk_totals(session, [draft], now, progress).items():
+            old = stored.get(lead_id, 0)
+            new = result.total
+            if new > old:
+                up += 1
+            elif new < old:
+                down += 1
+            else:
+                same += 1
+            was_ready = old_threshold is not None and old >= old_threshold
+            is_ready = draft.sales_ready_at is not None and new >= draft.sales_ready_at
+            newly += int(is_ready and not was_ready)
+            fell += int(was_ready and not is_ready)
+            if new != old:
+                moved.append((abs(new - old), lead_id, old))
+                moved_new[lead_id] = new
     moved.sort(key=lambda item: (-item[0], item[1]))
     picked = moved[:examples]
     rows = lead_rows(db, [lead_id for _, lead_id, _ in picked])

@@ -122,16 +122,16 @@ class DemoJob(QObject):
     @Slot()
     def run(self) -> None:
         try:
-            from leaddesk.services.demo import DemoCancelled, generate_demo
+            from leaddesk.services.demo import DemoCancelled, load_demo
         except ImportError:
             self.failed.emit("Demo data is not available in this version of LeadDesk.")
             return
         db: Database | None = None
         try:
             db = Database(self._url)
-            summary = generate_demo(
+            summary = load_demo(
                 db, leads=self._leads, seed=self._seed, now=self._now, progress=self._progress
-            )
+            ).summary
         except DemoCancelled:
             self.cancelled.emit()
         except ServiceError as exc:

@@ -18,7 +18,11 @@ def test_process_from_the_terminal(tmp_path: Path) -> None:
     assert "Tess" in users and "telemarketer" in users and "* Admin" in users
 
     leads = json.loads(run(tmp_path, "leads", "--format", "json", db=db).stdout)
-    lead = next(row for row in leads if row["status"] == "open" and not row["sales_ready"])
+    lead = next(
+        row
+        for row in leads
+        if row["status"] == "open" and row["stage"] in ("inquiry", "automated_qualification")
+    )
     lid = str(lead["id"])
 
     refused = run(tmp_path, "--as", "Tess", "assign", lid, "Admin", db=db)

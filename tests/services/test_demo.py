@@ -391,3 +391,46 @@ def test_negative_lead_count_is_refused(db: Database, now: datetime) -> None:
     with pytest.raises(ValueError):
         generate_demo(db, leads=-1, now=now)
     assert _counts(db)["users"] == 1
+
+
+def test_load_demo_fills_every_queue_in_one_transaction(db: Database, now: datetime) -> None:
+    from leaddesk.services.demo import load_demo
+    from leaddesk.services.lists import queue_counts
+    from leaddesk.services.process import history
+    from leaddesk.services.scoring import list_models
+
+    loaded = load_demo(db, leads=400, seed=11, now=now)
+    assert loaded.summary.leads == 400
+    assert len(loaded.models) == 2 and len(list_models(db)) == 2
+    counts = queue_counts(db, None)
+    assert counts["telemarketing"] >= 10
+    assert counts["sales_acceptance"] >= 1
+    assert counts["disqualified"] == 6
+    with db.reading() as session:
+        worked = session.scalar(
+            select(func.count(Lead.id)).where(Lead.telemarketing_ready.is_(True))
+        )
+        won = session.scalar(select(func.count(Lead.id)).where(Lead.status == "won"))
+        lead_id = session.scalar(select(Lead.id).where(Lead.telemarketing_ready.is_(True)))
+    assert worked >= 20 and won >= 1
+    assert lead_id is not None
+    trail = history(db, lead_id)
+    assert any(e.user and not e.automatic for e in trail)
+
+
+def test_cancelled_load_demo_leaves_nothing(db: Database, now: datetime) -> None:
+    from leaddesk.services.demo import load_demo
+    from leaddesk.services.scoring import list_models
+
+    calls: list[int] = []
+
+    def stop_while_scoring(done: int, total: int) -> bool:
+        calls.append(done)
+        return done < total * 8 // 10  # stop once generation is over
+
+    with pytest.raises(DemoCancelled):
+        load_demo(db, leads=200, seed=3, now=now, progress=stop_while_scoring)
+    assert max(calls) >= 160  # generation had finished: the scoring phase was cancelled
+    with db.reading() as session:
+        assert session.scalar(select(func.count(Lead.id))) == 0
+    assert list_models(db) == []

@@ -70,14 +70,14 @@ def test_the_demo_runs_on_a_worker_thread_with_its_own_database(
 ) -> None:
     seen: dict[str, object] = {}
 
-    def fake_generate(
+    def fake_load(
         worker_db: Database, *, leads: int, seed: int, now: object, progress: object
-    ) -> str:
+    ) -> object:
         seen.update(thread=threading.current_thread(), db=worker_db, leads=leads, now=now)
         assert callable(progress) and progress(1, 2) is True
-        return "summary"
+        return demo.LoadedDemo(summary="summary", models=[], team_actions=0)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(demo, "generate_demo", fake_generate)
+    monkeypatch.setattr(demo, "load_demo", fake_load)
     window = make_window(db)
     loader = window.start_demo(123)
     assert loader is not None
