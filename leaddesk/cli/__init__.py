@@ -12,10 +12,10 @@ import sys
 from collections.abc import Sequence
 
 from leaddesk import __version__
-from leaddesk.cli import desk, process, scoring
+from leaddesk.cli import desk, process, scoring, transfer
 from leaddesk.cli.common import EXIT_FAILED, EXIT_OK, CliError, Handler, parse_time, utc_now
 
-VERB_MODULES = (desk, scoring, process)
+VERB_MODULES = (desk, scoring, process, transfer)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:

@@ -1,0 +1,2479 @@
+"""Importing CSV files of accounts, contacts, leads, activities and external scores.
+
+The shape of the work, and why:
+
+- **One transaction.** Everything a file does (records, accounts and contacts it had to
+  create, activity types, the re-score) commits together or not at all, so a crash, a
+  kill or a cancel leaves the desk exactly as it was (DESIGN §5.1). Strict mode is the
+  same transaction rolled back at the end when any row was bad.
+- **Streaming.** Rows are read and written in chunks of ``CHUNK_ROWS``; only the chunk
+  in hand, the rejected rows and a few id sets live in memory, so a million-row file
+  costs what ten thousand rows cost.
+- **Bulk statements.** Existing records are looked up per chunk (``WHERE email IN``, a
+  temporary table joined on the activities' covering index) and written with one
+  ``executemany`` per chunk: straight DBAPI on SQLite with values pre-encoded the way
+  SQLAlchemy stores them, Core elsewhere.
+- **Same rules as the forms.** Rows go through ``clean_contact``/``clean_account``, so the
+  import refuses exactly what the lead form refuses, with the same words.
+- **As if logged one by one.** The leads an import touches get their
+  ``last_activity_at`` in one statement and are re-scored (with the process moves the
+  scores call for) inside the same transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from operator import itemgetter
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    column,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy import table as lightweight_table
+from sqlalchemy.orm import Session
+
+from leaddesk.domain import csv_format as fmt
+from leaddesk.domain.activity_types import normalise_type_key
+from leaddesk.domain.matching import (
+    DEFAULT_MATCH,
+    OPTIONAL_KEY_PARTS,
+    MatchKey,
+    MatchSpec,
+    MatchSpecError,
+    PendingRecord,
+    RowMerger,
+    changed_fields,
+    describe_match,
+    key_part,
+    match_keys,
+    merge_values,
+    parse_match,
+)
+from leaddesk.domain.process import DEFAULT_STAGE_KEY
+from leaddesk.domain.validation import (
+    ValidationError,
+    clean_account,
+    clean_contact,
+    email_problem,
+    normalise_email,
+)
+from leaddesk.services import recompute
+from leaddesk.services.errors import ServiceError
+from leaddesk.store.database import Database
+from leaddesk.store.models import (
+    Account,
+    Activity,
+    ActivityType,
+    Contact,
+    ExternalScore,
+    Lead,
+    ScoringModelRecord,
+    Stage,
+    User,
+)
+
+CHUNK_ROWS = 20_000
+IMPORT_CACHE_KIB = 128 * 1024
+PREVIEW_ROWS = 20
+RESCORE_BATCH = 2000
+READ_BLOCK = 1 << 20
+_IN_BATCH = 5000  # values per IN (...) list, well under every driver's parameter limit
+
+Progress = Callable[[int, int], bool]
+"""``progress(done, total)``: thousandths of the whole import; return False to cancel."""
+
+CONTACT_COLUMNS = (
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "job_title",
+    "department",
+    "buying_role",
+    "country",
+    "state",
+    "city",
+    "age",
+    "source",
+    "is_employee",
+    "is_customer",
+    "email_subscribed",
+)
+ACCOUNT_COLUMNS = (
+    "name",
+    "domain",
+    "industry",
+    "employees",
+    "annual_revenue",
+    "country",
+    "state",
+    "city",
+)
+_CONTACT_SET = frozenset(CONTACT_COLUMNS)
+_CONTACT_DEFAULTS: dict[str, Any] = {
+    **dict.fromkeys(CONTACT_COLUMNS),
+    "is_employee": False,
+    "is_customer": False,
+    "email_subscribed": True,
+    "custom": {},
+    "account_id": None,
+}
+_NUMBER_FIELDS = {"annual_revenue", "score"}
+_INTEGER_FIELDS = {"age", "employees", "lead_id"}
+_BOOL_FIELDS = {"is_employee", "is_customer", "email_subscribed"}
+_DATE_FIELDS = {"occurred_at", "updated_at"}
+_IDENTITY_FIELDS = {"email", "name", "type", "occurred_at", "model", "score", "lead_id"}
+"""Fields an empty cell never blanks, even with ``blank_overwrites``: they are what the
+record is, not something about it."""
+
+
+# --- errors -------------------------------------------------------------------------------
+
+
+class ImportFileError(ServiceError):
+    """The file cannot be imported at all: unreadable, empty, a required column missing,
+    a mapping naming a column the file does not have."""
+
+
+class ImportCancelled(ServiceError):
+    def __init__(self) -> None:
+        super().__init__("import cancelled; nothing was imported")
+
+
+class ImportRefused(ServiceError):
+    """Strict mode and some rows were bad: nothing was imported. ``report`` lists them."""
+
+    def __init__(self, report: ImportReport) -> None:
+        self.report = report
+        bad = len(report.rejected)
+        super().__init__(
+            f"{report.path} refused: {bad} row{'s' if bad != 1 else ''} cannot be imported "
+            "and --strict was given; nothing was imported"
+        )
+
+
+# --- what an import reports ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    column: str  # the column as the file names it; "" for a problem of the whole row
+    reason: str
+
+    def describe(self, line: int) -> str:
+        where = f"line {line}, column {self.column}" if self.column else f"line {line}"
+        return f"{where}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    line: int  # physical line where the record starts
+    cells: tuple[str, ...]
+    problems: tuple[Problem, ...]
+
+    @property
+    def column(self) -> str:
+        return self.problems[0].column if self.problems else ""
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(f"{p.column}: {p.reason}" if p.column else p.reason for p in self.problems)
+
+    def lines(self) -> list[str]:
+        return [p.describe(self.line) for p in self.problems]
+
+
+@dataclass
+class ImportReport:
+    """Counts are of records: ``created`` + ``updated`` + ``unchanged`` + ``merged`` +
+    rejected rows = the data rows read, except for external scores, where one row may
+    score several open leads of a contact."""
+
+    record_type: str
+    path: str
+    encoding: str
+    delimiter: str
+    headers: list[str]
+    match: str = ""
+    date_interpretation: str = ""
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    merged: int = 0
+    rejected: list[RejectedRow] = field(default_factory=list)
+    accounts_created: int = 0
+    contacts_created: int = 0
+    activity_types_created: list[str] = field(default_factory=list)
+    leads_rescored: int = 0
+    refused: bool = False
+    dry_run: bool = False
+
+    @property
+    def skipped(self) -> int:
+        """Rows that changed nothing: identical to the stored record, or folded into an
+        earlier row of the file for the same record."""
+        return self.unchanged + self.merged
+
+    def summary(self) -> str:
+        return (
+            f"{self.created:,} created, {self.updated:,} updated, {self.skipped:,} skipped, "
+            f"{len(self.rejected):,} rejected"
+        )
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    """How one column of the file is read. ``field`` is a target field of the record
+    type; ``custom`` the custom field (or activity property) it is kept as; neither means
+    the column is ignored. ``guessed`` is True when LeadDesk chose, False when the user
+    did (the wizard marks guesses)."""
+
+    index: int
+    header: str
+    field: str | None
+    custom: str | None
+    guessed: bool
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class Preview:
+    """Everything the import wizard shows before anything is written."""
+
+    record_type: str
+    path: str
+    encoding: str
+    encoding_label: str
+    encoding_detected: bool
+    delimiter: str
+    delimiter_label: str
+    delimiter_detected: bool
+    headers: list[str]
+    rows: list[list[str]]  # the first rows, as cells
+    row_lines: list[int]  # the file line each of those rows starts on
+    columns: list[ColumnInfo]
+    target_fields: tuple[str, ...]
+    required_fields: tuple[tuple[str, ...], ...]
+    missing_required: list[str]  # "email" when no column is mapped to it
+    match: MatchSpec
+    match_text: str
+    date_interpretation: str
+    problems: dict[int, list[Problem]]  # by line, for the preview rows
+    # The whole file, validated in a rolled-back dry run (None without a database):
+    total_rows: int | None = None
+    rows_ok: int | None = None
+    rows_with_problems: int | None = None
+    to_create: int | None = None
+    to_update: int | None = None
+    unchanged: int | None = None
+    report: ImportReport | None = None
+
+
+def target_fields(record_type: str) -> tuple[str, ...]:
+    _check_type(record_type)
+    return fmt.TARGET_FIELDS[record_type]
+
+
+def _check_type(record_type: str) -> None:
+    if record_type not in fmt.RECORD_TYPES:
+        raise ImportFileError(
+            f"cannot import {record_type!r}; choose one of {', '.join(fmt.RECORD_TYPES)}"
+        )
+
+
+# --- reading the file -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Source:
+    path: Path
+    size: int
+    encoding: str
+    encoding_detected: bool
+    delimiter: str
+    delimiter_detected: bool
+
+
+class _CountingReader(io.RawIOBase):
+    """Counts the bytes the CSV reader has consumed, for the progress bar."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.raw.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self.count += n
+        return n
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+def _blocks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        while block := handle.read(READ_BLOCK):
+            yield block
+
+
+def _open_source(path: str | Path, encoding: str | None, delimiter: str | None) -> _Source:
+    file = Path(path)
+    try:
+        size = file.stat().st_size
+        if file.is_dir():
+            raise ImportFileError(f"{file} is a folder, not a CSV file")
+        with file.open("rb") as handle:
+            head = handle.read(1 << 16)
+    except OSError as exc:
+        raise ImportFileError(f"cannot read {file}: {exc.strerror or exc}") from None
+    if encoding:
+        try:
+            chosen = fmt.encoding_name(encoding)
+        except LookupError:
+            raise ImportFileError(f"unknown encoding {encoding!r}") from None
+        if chosen == fmt.UTF8 and head.startswith(b"\xef\xbb\xbf"):
+            chosen = fmt.UTF8_BOM
+        detected_encoding = False
+    else:
+        chosen = fmt.detect_encoding(_blocks(file))
+        detected_encoding = True
+    if delimiter:
+        try:
+            sep = fmt.delimiter_from_text(delimiter)
+        except ValueError as exc:
+            raise ImportFileError(str(exc)) from None
+        detected_delimiter = False
+    else:
+        sample = head.decode(chosen, errors="replace")
+        sep = fmt.detect_delimiter(sample)
+        detected_delimiter = True
+    return _Source(file, size, chosen, detected_encoding, sep, detected_delimiter)
+
+
+class _Reader:
+    """The file's records with their line numbers, failures turned into one-line
+    reasons (a wrong encoding, a NUL byte, an unterminated quote)."""
+
+    def __init__(self, source: _Source) -> None:
+        self.source = source
+        self.raw = _CountingReader(source.path.open("rb"))
+        self.text = io.TextIOWrapper(
+            io.BufferedReader(self.raw), encoding=source.encoding, newline="", errors="strict"
+        )
+        self._records = fmt.read_records(self.text, source.delimiter)
+        self.line = 0
+
+    def __iter__(self) -> Iterator[fmt.Record]:
+        try:
+            for record in self._records:
+                self.line = record.line
+                yield record
+        except UnicodeDecodeError:
+            label = fmt.ENCODING_LABELS.get(self.source.encoding, self.source.encoding)
+            raise ImportFileError(
+                f"{self.source.path} is not {label} text (near line {self.line + 1}); "
+                "choose its encoding (e.g. --encoding cp1252)"
+            ) from None
+        except csv.Error as exc:
+            raise ImportFileError(
+                f"{self.source.path}: cannot read the CSV after line {self.line}: {exc}"
+            ) from None
+
+    @property
+    def bytes_read(self) -> int:
+        return self.raw.count
+
+    def close(self) -> None:
+        self.text.close()
+
+
+def _header_and_rows(reader: _Reader) -> tuple[list[str], Iterator[fmt.Record]]:
+    records = iter(reader)
+    for record in records:
+        if not fmt.is_blank(record.cells):
+            return fmt.dedupe_headers(record.cells), records
+    raise ImportFileError(f"{reader.source.path} is empty: no header row")
+
+
+# --- columns and mapping --------------------------------------------------------------------
+
+_IGNORE = {"", "-", "ignore", "none", "skip"}
+
+
+def resolve_columns(
+    headers: Sequence[str], record_type: str, mapping: Mapping[str, str | None] | None = None
+) -> list[ColumnInfo]:
+    """The guessed mapping with the user's choices laid over it.
+
+    ``mapping`` maps a column (as the file names it, or any spelling that normalises
+    the same) to a target field, to ``custom`` / ``custom.NAME`` (``property.NAME``) to
+    keep it as a custom field or property, or to ``""``/``-``/None to ignore it. A field
+    the user gives to one column is taken from whichever column had guessed it.
+    """
+    _check_type(record_type)
+    targets = fmt.TARGET_FIELDS[record_type]
+    read_only = fmt.READ_ONLY_FIELDS.get(record_type, frozenset())
+    guesses = fmt.guess_mapping(headers, record_type)
+    chosen: dict[int, tuple[str | None, str | None]] = {}
+    by_header = {h: i for i, h in enumerate(headers)}
+    by_norm: dict[str, int] = {}
+    for i, h in enumerate(headers):
+        by_norm.setdefault(fmt.normalise_header(h), i)
+    for name, target in (mapping or {}).items():
+        index = by_header.get(name.strip())
+        if index is None:
+            index = by_norm.get(fmt.normalise_header(name))
+        if index is None:
+            raise ImportFileError(
+                f"the file has no column {name!r} (its columns: {', '.join(headers)})"
+            )
+        value = (target or "").strip()
+        if value.lower() in _IGNORE:
+            chosen[index] = (None, None)
+        elif value.lower() in ("custom", "property"):
+            chosen[index] = (None, _custom_name(headers[index]))
+        elif value.lower().startswith(("custom.", "property.")):
+            name = value.split(".", 1)[1].strip()
+            if not name:
+                raise ImportFileError(f"give the custom field for column {name!r} a name")
+            chosen[index] = (None, name)
+        elif value in targets:
+            chosen[index] = (value, None)
+        else:
+            raise ImportFileError(
+                f"cannot map column {name!r} to {value!r}: {record_type} have the fields "
+                f"{', '.join(targets)} (or custom.NAME, or - to ignore the column)"
+            )
+    user_fields = {f for f, _ in chosen.values() if f}
+    out: list[ColumnInfo] = []
+    for i, (header, guess) in enumerate(zip(headers, guesses, strict=True)):
+        if i in chosen:
+            target, custom = chosen[i]
+            guessed = False
+        else:
+            target = guess.field if guess.field not in user_fields else None
+            custom = None if target else _custom_name(header)
+            guessed = True
+        out.append(ColumnInfo(i, header, target, custom, guessed, read_only=target in read_only))
+    return out
+
+
+def _custom_name(header: str) -> str:
+    """``custom.x`` is how an export writes a custom field whose name is also a standard
+    column; anything else is kept under the column's own name."""
+    if header.lower().startswith("custom.") and len(header) > 7:
+        return header[7:]
+    return header
+
+
+def _missing_required(columns: Sequence[ColumnInfo], record_type: str) -> list[str]:
+    mapped = {c.field for c in columns if c.field}
+    return [
+        " or ".join(group)
+        for group in fmt.REQUIRED_FIELDS[record_type]
+        if not mapped.intersection(group)
+    ]
+
+
+# --- rows -----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Row:
+    line: int
+    cells: list[str]
+    values: dict[str, Any]
+    custom: dict[str, Any]
+
+
+class _RowRejected(Exception):
+    def __init__(self, problems: Mapping[str, str]) -> None:
+        super().__init__("; ".join(problems.values()))
+        self.problems = dict(problems)  # keyed by field name or column header
+
+
+@dataclass(frozen=True)
+class _Options:
+    record_type: str
+    now: datetime
+    match: MatchSpec
+    strict: bool
+    create_accounts: bool
+    blank_overwrites: bool
+    user_id: int | None
+    date_order: fmt.DateOrder
+    decimal_comma: bool | None
+
+
+class _RowParser:
+    """Cells → typed values per the column mapping. Problems are collected per column so
+    a row reports everything wrong with it at once. The per-column plan (converter
+    chosen once) keeps this loop cheap: it runs for every cell of a million-row file."""
+
+    def __init__(self, columns: Sequence[ColumnInfo], options: _Options) -> None:
+        self.width = len(columns)
+        self.options = options
+        self.plan: list[tuple[int, str, str | None, str | None, Callable[[str], Any] | None]] = [
+            (c.index, c.header, c.field, c.custom, self._converter(c.field))
+            for c in columns
+            if (c.field and not c.read_only) or c.custom
+        ]
+
+    def _converter(self, name: str | None) -> Callable[[str], Any] | None:
+        decimal_comma = self.options.decimal_comma
+        if name in _DATE_FIELDS:
+            order = self.options.date_order
+            return lambda cell: fmt.to_utc_naive(fmt.parse_datetime(cell, order))
+        if name in _INTEGER_FIELDS:
+
+            def integer(cell: str) -> int:
+                if cell.isdigit():
+                    return int(cell)
+                try:
+                    return fmt.parse_integer(cell, decimal_comma=decimal_comma)
+                except ValueError:
+                    raise ValueError("must be a whole number") from None
+
+            return integer
+        if name in _NUMBER_FIELDS:
+
+            def number(cell: str) -> float:
+                if cell.isdigit():
+                    return float(cell)
+                try:
+                    return fmt.parse_number(cell, decimal_comma=decimal_comma)
+                except ValueError:
+                    raise ValueError("must be a number") from None
+
+            return number
+        if name in _BOOL_FIELDS:
+
+            def boolean(cell: str) -> bool | None:
+                try:
+                    return fmt.parse_bool(cell)
+                except ValueError:
+                    raise ValueError("must be yes or no") from None
+
+            return boolean
+        return None
+
+    def parse(self, record: fmt.Record) -> _Row:
+        cells = record.cells
+        width = len(cells)
+        problems: dict[str, str] = {}
+        if width > self.width and any(c.strip() for c in cells[self.width :]):
+            problems[""] = f"the row has {width} cells but the header has {self.width} columns"
+        values: dict[str, Any] = {}
+        custom: dict[str, Any] = {}
+        blank = self.options.blank_overwrites
+        for index, header, name, custom_key, convert in self.plan:
+            cell = cells[index].strip() if index < width else ""
+            if cell and cell[0] == "'":
+                cell = fmt.restore_neutralised(cell)
+            if custom_key is not None:
+                if cell:
+                    custom[custom_key] = cell
+                elif blank:
+                    custom[custom_key] = None
+                continue
+            assert name is not None
+            if not cell:
+                if blank and name not in _IDENTITY_FIELDS:
+                    values[name] = None
+                continue
+            if convert is None:
+                values[name] = cell
+                continue
+            try:
+                values[name] = convert(cell)
+            except ValueError as exc:
+                problems[header] = str(exc)
+        if problems:
+            raise _RowRejected(problems)
+        return _Row(record.line, cells, values, custom)
+
+
+# --- writing --------------------------------------------------------------------------------
+
+
+def _sqlite_datetime(value: datetime) -> str:
+    """Exactly the text SQLAlchemy's DateTime stores on SQLite, so rows written here
+    compare and sort with rows the ORM wrote."""
+    return value.isoformat(" ", "microseconds")
+
+
+def _encoder(table: Table, name: str) -> Callable[[Any], Any] | None:
+    kind = table.c[name].type
+    if isinstance(kind, JSON):
+        return _json_text
+    if isinstance(kind, DateTime):
+        return _memo_datetime()
+    return None
+
+
+def _memo_datetime() -> Callable[[datetime], str]:
+    """``created_at``/``updated_at`` are the same instant on every row of an import."""
+    last: list[Any] = [None, ""]
+
+    def encode(value: datetime) -> str:
+        if value is not last[0]:
+            last[0], last[1] = value, _sqlite_datetime(value)
+        return str(last[1])
+
+    return encode
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value) if value else ("{}" if isinstance(value, dict) else json.dumps(value))
+
+
+class _Store:
+    """Bulk writes: DBAPI ``executemany`` with pre-encoded values on SQLite (ids assigned
+    after the current maximum, as the demo generator does), Core with RETURNING
+    elsewhere."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.raw = session.get_bind().dialect.name == "sqlite"
+        self._next: dict[str, int] = {}
+        self.max_before: dict[str, int] = {}
+
+    def max_id(self, table: Table) -> int:
+        if table.name not in self.max_before:
+            self.max_before[table.name] = int(
+                self.session.scalar(select(func.max(table.c.id))) or 0
+            )
+        return self.max_before[table.name]
+
+    def cursor(self) -> Any:
+        return self.session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+
+    def encode(self, table: Table, name: str, value: Any) -> Any:
+        if value is None or not self.raw:
+            return value
+        encoder = _encoder(table, name)
+        return value if encoder is None else encoder(value)
+
+    def insert(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+        if not rows:
+            return []
+        if self.raw:
+            names = list(rows[0])
+            start = self._next.get(table.name) or self.max_id(table) + 1
+            ids = list(range(start, start + len(rows)))
+            self._next[table.name] = start + len(rows)
+            sql = (
+                f"INSERT INTO {table.name} (id, {', '.join(names)}) "
+                f"VALUES ({', '.join('?' * (len(names) + 1))})"
+            )
+            getter = itemgetter(*names)
+            special = [
+                (j, encoder)
+                for j, n in enumerate(names)
+                if (encoder := _encoder(table, n)) is not None
+            ]
+            encoded: list[tuple[Any, ...]] = []
+            for record_id, row in zip(ids, rows, strict=True):
+                cells = list(getter(row)) if len(names) > 1 else [row[names[0]]]
+                for j, encoder in special:
+                    if cells[j] is not None:
+                        cells[j] = encoder(cells[j])
+                encoded.append((record_id, *cells))
+            self.executemany(sql, encoded)
+            return ids
+        self.max_id(table)
+        result = self.session.execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows)
+        )
+        return [int(r[0]) for r in result]
+
+    def insert_plain(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self.session.execute(insert(table), list(rows))
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        cursor = self.cursor()
+        try:
+            cursor.executemany(sql, rows)
+        finally:
+            cursor.close()
+
+    def update(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        """``rows`` are ``{"id": ..., column: value, ...}``; one executemany per set of
+        columns changed."""
+        groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
+        for row in rows:
+            groups.setdefault(tuple(sorted(k for k in row if k != "id")), []).append(row)
+        for names, group in groups.items():
+            if not names:
+                continue
+            statement = (
+                update(table)
+                .where(table.c.id == bindparam("b_id"))
+                .values({n: bindparam(f"b_{n}") for n in names})
+            )
+            self.session.execute(
+                statement,
+                [{"b_id": r["id"], **{f"b_{n}": r[n] for n in names}} for r in group],
+                execution_options={"synchronize_session": False},
+            )
+
+    def created_here(self, table: Table, record_id: int) -> bool:
+        return record_id > self.max_id(table)
+
+
+def _batches(items: Sequence[Any], size: int = _IN_BATCH) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+_TEMP_IDS = "_leaddesk_import_ids"
+_TEMP_KEYS = "_leaddesk_import_keys"
+
+
+def _temp_tables(session: Session) -> None:
+    """Scratch tables private to this connection (TEMP), for joins against big id sets
+    that would not fit in one IN list."""
+    session.execute(
+        text(f"CREATE TEMP TABLE IF NOT EXISTS {_TEMP_IDS} (id INTEGER PRIMARY KEY, at TIMESTAMP)")
+    )
+    session.execute(
+        text(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_TEMP_KEYS} (n INTEGER PRIMARY KEY, "
+            "contact_id INTEGER, type_key VARCHAR(60), occurred_at TIMESTAMP)"
+        )
+    )
+    session.execute(text(f"DELETE FROM {_TEMP_IDS}"))
+    session.execute(text(f"DELETE FROM {_TEMP_KEYS}"))
+
+
+_ids_table = lightweight_table(_TEMP_IDS, column("id", Integer), column("at", DateTime))
+
+
+def _temp_ids() -> Any:
+    return select(_ids_table.c.id)
+
+
+def _drop_temp_tables(session: Session) -> None:
+    session.execute(text(f"DROP TABLE IF EXISTS {_TEMP_IDS}"))
+    session.execute(text(f"DROP TABLE IF EXISTS {_TEMP_KEYS}"))
+
+
+def _fill_temp_ids(store: _Store, values: Mapping[int, datetime | None]) -> None:
+    store.session.execute(text(f"DELETE FROM {_TEMP_IDS}"))
+    rows = [
+        (i, store.encode(Lead.__table__, "last_activity_at", at))  # type: ignore[arg-type]
+        for i, at in values.items()
+    ]
+    if store.raw:
+        store.executemany(f"INSERT INTO {_TEMP_IDS} (id, at) VALUES (?, ?)", rows)
+    else:
+        for batch in _batches(rows):
+            store.session.execute(
+                text(f"INSERT INTO {_TEMP_IDS} (id, at) VALUES (:id, :at)"),
+                [{"id": i, "at": at} for i, at in batch],
+            )
+
+
+def _align_custom(stored: Mapping[str, Any] | None, incoming: Mapping[str, Any]) -> dict[str, Any]:
+    """Incoming custom cells that say what is stored keep the stored value (and type)."""
+    out = dict(incoming)
+    for key, value in incoming.items():
+        if (
+            stored
+            and key in stored
+            and isinstance(value, str)
+            and fmt.format_cell(stored[key]) == value
+        ):
+            out[key] = stored[key]
+    return out
+
+
+# --- importers ------------------------------------------------------------------------------
+
+
+class _Context:
+    def __init__(
+        self, session: Session, options: _Options, report: ImportReport, header_of: dict[str, str]
+    ) -> None:
+        self.session = session
+        self.options = options
+        self.report = report
+        self.store = _Store(session)
+        self.header_of = header_of
+        self.cells: dict[int, list[str]] = {}
+
+    def reject(self, line: int, cells: Sequence[str], problems: Mapping[str, str]) -> None:
+        listed = tuple(
+            Problem(self.header_of.get(key, key), reason) for key, reason in problems.items()
+        )
+        self.report.rejected.append(RejectedRow(line, tuple(cells), listed))
+
+    def reject_lines(self, lines: Iterable[int], problems: Mapping[str, str]) -> None:
+        for line in lines:
+            self.reject(line, self.cells.get(line, []), problems)
+
+
+class _AccountIndex:
+    """Every account's domain and name keys, for resolving the ``account`` column of
+    contacts and leads (accounts are few next to contacts: tens of thousands)."""
+
+    def __init__(self, session: Session) -> None:
+        self.by_domain: dict[str, int] = {}
+        self.by_name: dict[str, int] = {}
+        self.keys: dict[int, tuple[str, str]] = {}
+        for account_id, name, domain in session.execute(
+            select(Account.id, Account.name, Account.domain).order_by(Account.id)
+        ):
+            self.add(account_id, name, domain)
+
+    def add(self, account_id: int, name: str | None, domain: str | None) -> None:
+        name_key = key_part("name", name)
+        domain_key = key_part("domain", domain)
+        self.keys[account_id] = (name_key, domain_key)
+        if domain_key:
+            self.by_domain.setdefault(domain_key, account_id)
+        if name_key:
+            self.by_name.setdefault(name_key, account_id)
+
+    def find(self, name: str | None, domain: str | None) -> int | None:
+        domain_key = key_part("domain", domain)
+        if domain_key and domain_key in self.by_domain:
+            return self.by_domain[domain_key]
+        name_key = key_part("name", name)
+        if name_key and (not domain_key) and name_key in self.by_name:
+            return self.by_name[name_key]
+        if name_key and domain_key and name_key in self.by_name:
+            # A known company under a domain it does not have yet: the same company.
+            found = self.by_name[name_key]
+            return found if not self.keys[found][1] else None
+        return None
+
+    def describes(self, account_id: int | None, name: str | None, domain: str | None) -> bool:
+        """Whether the file's account cells describe this stored account (so a contact
+        already linked to one of two same-named companies stays where it is)."""
+        if account_id is None or account_id not in self.keys:
+            return False
+        name_key, domain_key = self.keys[account_id]
+        wanted_domain = key_part("domain", domain)
+        wanted_name = key_part("name", name)
+        if wanted_domain:
+            return wanted_domain == domain_key
+        return bool(wanted_name) and wanted_name == name_key
+
+
+class _AccountRefs:
+    """Resolves (account name, account domain) cells to account ids, creating the
+    accounts a file names when allowed. New accounts are written before the rows that
+    need them, once per chunk."""
+
+    def __init__(self, ctx: _Context) -> None:
+        self.ctx = ctx
+        self.index = _AccountIndex(ctx.session)
+        self.pending: dict[tuple[str, str], dict[str, Any]] = {}
+        # Files name the same few companies over and over: answers are cached per cells.
+        self._checked: dict[tuple[Any, Any], dict[str, str]] = {}
+        self._resolved: dict[tuple[Any, Any], int] = {}
+
+    def check(self, values: Mapping[str, Any]) -> dict[str, str]:
+        """Problems with a row's account cells, before anything is written."""
+        name, domain = values.get("account"), values.get("account_domain")
+        if not name and not domain:
+            return {}
+        cached = self._checked.get((name, domain))
+        if cached is None:
+            cached = self._checked[(name, domain)] = self._check(name, domain)
+        return dict(cached)
+
+    def _check(self, name: Any, domain: Any) -> dict[str, str]:
+        if self.index.find(name, domain) is not None:
+            return {}
+        if not self.ctx.options.create_accounts:
+            if domain:
+                return {"account_domain": f"no account with domain {domain!r}"}
+            return {"account": f"no account named {name!r}"}
+        try:
+            cleaned = clean_account({"name": name or domain, "domain": domain}, creating=True)
+        except ValidationError as exc:
+            return {
+                ("account_domain" if k == "domain" else "account"): v for k, v in exc.errors.items()
+            }
+        key = (key_part("name", cleaned["name"]), key_part("domain", cleaned.get("domain")))
+        self.pending.setdefault(key, cleaned)
+        return {}
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        now = self.ctx.options.now
+        rows = []
+        for cleaned in self.pending.values():
+            row = {**dict.fromkeys(ACCOUNT_COLUMNS), **cleaned}
+            row.update(custom={}, created_at=now, updated_at=now)
+            rows.append(row)
+        ids = self.ctx.store.insert(Account.__table__, rows)  # type: ignore[arg-type]
+        for account_id, row in zip(ids, rows, strict=True):
+            self.index.add(account_id, row["name"], row["domain"])
+        self.ctx.report.accounts_created += len(ids)
+        self.pending.clear()
+
+    def resolve(self, values: Mapping[str, Any]) -> int | None:
+        name, domain = values.get("account"), values.get("account_domain")
+        if not name and not domain:
+            return None
+        found = self._resolved.get((name, domain))
+        if found is None:
+            found = self.index.find(name, domain)
+            if found is not None:
+                self._resolved[(name, domain)] = found
+        return found
+
+
+class _Importer:
+    """One record type. ``validate`` runs per row (no database writes), ``process`` per
+    chunk of valid rows, ``finish`` once at the end and returns the leads to re-score."""
+
+    chunk_rows = CHUNK_ROWS
+
+    def __init__(self, ctx: _Context) -> None:
+        self.ctx = ctx
+        self.options = ctx.options
+        self.report = ctx.report
+        self.store = ctx.store
+
+    def validate(self, row: _Row) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def process(self, rows: list[tuple[_Row, dict[str, Any]]]) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> list[int]:
+        return []
+
+    def count(
+        self, record_id: int | None, created_earlier: bool, lines: int, changed: bool
+    ) -> None:
+        """Counts for one record of a chunk; ``created_earlier``: the record was created
+        or already updated by an earlier chunk of this same file."""
+        if record_id is None:
+            self.report.created += 1
+            self.report.merged += lines - 1
+        elif created_earlier:
+            self.report.merged += lines
+        elif changed:
+            self.report.updated += 1
+            self.report.merged += lines - 1
+        else:
+            self.report.unchanged += 1
+            self.report.merged += lines - 1
+
+
+def _leads_of(
+    session: Session, store: _Store, contact_ids: Iterable[int], account_ids: Iterable[int]
+) -> list[int]:
+    """Leads whose facts read these contacts or accounts (their own leads, the leads of
+    the accounts' contacts, and account-only leads), via a temporary table."""
+    out: set[int] = set()
+    contacts = sorted(set(contact_ids))
+    accounts = sorted(set(account_ids))
+    if contacts:
+        _fill_temp_ids(store, dict.fromkeys(contacts))
+        ids_table = _temp_ids()
+        out.update(
+            session.scalars(
+                select(Lead.id).where(
+                    or_(
+                        Lead.contact_id.in_(ids_table),
+                        Lead.contact_id.is_(None)
+                        & Lead.account_id.in_(
+                            select(Contact.account_id).where(Contact.id.in_(ids_table))
+                        ),
+                    )
+                )
+            )
+        )
+    if accounts:
+        _fill_temp_ids(store, dict.fromkeys(accounts))
+        ids_table = _temp_ids()
+        out.update(
+            session.scalars(
+                select(Lead.id).where(
+                    or_(
+                        Lead.account_id.in_(ids_table),
+                        Lead.contact_id.in_(
+                            select(Contact.id).where(Contact.account_id.in_(ids_table))
+                        ),
+                    )
+                )
+            )
+        )
+    return sorted(out)
+
+
+def _contacts_by_email(store: _Store, emails: Iterable[str]) -> dict[str, tuple[int, int | None]]:
+    """(id, account id) of the contacts with these (normalised) e-mails. Plain SQL on
+    SQLite: compiling a 5,000-value IN list through SQLAlchemy costs more than running
+    it."""
+    out: dict[str, tuple[int, int | None]] = {}
+    ordered = sorted(e for e in emails if e)
+    for batch in _batches(ordered):
+        if store.raw:
+            cursor = store.cursor()
+            try:
+                rows = cursor.execute(
+                    "SELECT email, id, account_id FROM contacts WHERE email IN "
+                    f"({', '.join('?' * len(batch))})",
+                    list(batch),
+                ).fetchall()
+            finally:
+                cursor.close()
+        else:
+            rows = list(
+                store.session.execute(
+                    select(Contact.email, Contact.id, Contact.account_id).where(
+                        Contact.email.in_(batch)
+                    )
+                )
+            )
+        for email, cid, account_id in rows:
+            out[email] = (cid, account_id)
+    return out
+
+
+def _clean(values: Mapping[str, Any], cleaner: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    try:
+        return cleaner(values, creating=False)
+    except ValidationError as exc:
+        raise _RowRejected(exc.errors) from None
+
+
+# accounts -----------------------------------------------------------------------------------
+
+
+class _Accounts(_Importer):
+    def __init__(self, ctx: _Context) -> None:
+        super().__init__(ctx)
+        self.table: Table = Account.__table__  # type: ignore[assignment]
+        self.spec = self.options.match
+        needed = sorted({f for alt in self.spec for f in alt} | {"name", "domain"})
+        self.index: list[dict[MatchKey, int]] = [{} for _ in self.spec]
+        self.keys_of: dict[int, list[MatchKey | None]] = {}
+        for row in ctx.session.execute(
+            select(Account.id, *(getattr(Account, f) for f in needed)).order_by(Account.id)
+        ):
+            self._index(row[0], dict(zip(needed, row[1:], strict=True)))
+        self.touched: set[int] = set()
+
+    def _index(self, account_id: int, values: Mapping[str, Any]) -> None:
+        keys = match_keys(values, self.spec)
+        self.keys_of[account_id] = keys
+        for i, key in enumerate(keys):
+            if key is not None:
+                self.index[i].setdefault(key, account_id)
+
+    def validate(self, row: _Row) -> dict[str, Any]:
+        values = {k: v for k, v in row.values.items() if k in ACCOUNT_COLUMNS}
+        cleaned = _clean(values, clean_account)
+        if row.custom:
+            cleaned["custom"] = row.custom
+        return cleaned
+
+    def process(self, rows: list[tuple[_Row, dict[str, Any]]]) -> None:
+        merger = RowMerger(self.spec, blank_overwrites=self.options.blank_overwrites)
+        for row, values in rows:
+            merger.add(
+                values, row.line, lambda i, key: self.index[i].get(key), self.keys_of.__getitem__
+            )
+        ids = [r.existing_id for r in merger.records if r.existing_id is not None]
+        stored: dict[int, dict[str, Any]] = {}
+        for batch in _batches(ids):
+            for found in self.ctx.session.execute(
+                select(
+                    Account.id, Account.custom, *(getattr(Account, c) for c in ACCOUNT_COLUMNS)
+                ).where(Account.id.in_(batch))
+            ):
+                stored[found[0]] = {
+                    "custom": found[1] or {},
+                    **dict(zip(ACCOUNT_COLUMNS, found[2:], strict=True)),
+                }
+        now = self.options.now
+        creates: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        for record in merger.records:
+            if record.existing_id is None:
+                if not record.values.get("name"):
+                    self.ctx.reject_lines(record.lines, {"name": "a company name is required"})
+                    continue
+                new: dict[str, Any] = {**dict.fromkeys(ACCOUNT_COLUMNS), "custom": {}}
+                new.update({k: v for k, v in record.values.items() if v is not None})
+                new.update(created_at=now, updated_at=now)
+                creates.append(new)
+                self.count(None, False, len(record.lines), True)
+                continue
+            current = stored[record.existing_id]
+            incoming = dict(record.values)
+            if "custom" in incoming:
+                incoming["custom"] = _align_custom(current["custom"], incoming["custom"])
+            if incoming.get("name") is None and "name" in incoming:
+                del incoming["name"]  # a name is required; never blanked
+            merged = merge_values(current, incoming, blank_overwrites=self.options.blank_overwrites)
+            changes = changed_fields(current, merged)
+            earlier = self.store.created_here(self.table, record.existing_id) or (
+                record.existing_id in self.touched
+            )
+            self.count(record.existing_id, earlier, len(record.lines), bool(changes))
+            if changes:
+                updates.append({"id": record.existing_id, **changes, "updated_at": now})
+                self.touched.add(record.existing_id)
+                self._index(record.existing_id, merged)
+        ids_new = self.store.insert(self.table, creates)
+        for account_id, created in zip(ids_new, creates, strict=True):
+            self._index(account_id, created)
+        self.store.update(self.table, updates)
+
+    def finish(self) -> list[int]:
+        return _leads_of(self.ctx.session, self.store, (), self.touched)
+
+
+# contacts -----------------------------------------------------------------------------------
+
+
+class _Contacts(_Importer):
+    def __init__(self, ctx: _Context) -> None:
+        super().__init__(ctx)
+        self.table: Table = Contact.__table__  # type: ignore[assignment]
+        self.spec = self.options.match
+        self.by_email = self.spec == (("email",),)
+        self.accounts = _AccountRefs(ctx)
+        self.touched: set[int] = set()
+        self.index: list[dict[MatchKey, int]] = [{} for _ in self.spec]
+        self.keys_of: dict[int, list[MatchKey | None]] = {}
+        if not self.by_email:
+            needed = sorted({f for alt in self.spec for f in alt})
+            for row in ctx.session.execute(
+                select(Contact.id, *(getattr(Contact, f) for f in needed)).order_by(Contact.id)
+            ):
+                self._index(row[0], dict(zip(needed, row[1:], strict=True)))
+
+    def _index(self, contact_id: int, values: Mapping[str, Any]) -> None:
+        if self.by_email:
+            return
+        keys = match_keys(values, self.spec)
+        self.keys_of[contact_id] = keys
+        for i, key in enumerate(keys):
+            if key is not None:
+                self.index[i].setdefault(key, contact_id)
+
+    def _keys_of(self, contact_id: int) -> Sequence[MatchKey | None]:
+        return self.keys_of.get(contact_id, ())
+
+    def validate(self, row: _Row) -> dict[str, Any]:
+        values = row.values
+        cleaned = _clean(
+            {k: values[k] for k in values.keys() & _CONTACT_SET}
+            if values.keys() - _CONTACT_SET
+            else values,
+            clean_contact,
+        )
+        problems = self.accounts.check(values)
+        if problems:
+            raise _RowRejected(problems)
+        for name in ("account", "account_domain"):
+            if name in row.values:
+                cleaned[f"_{name}"] = row.values[name]
+        if row.custom:
+            cleaned["custom"] = row.custom
+        return cleaned
+
+    def _stored(self, emails: Sequence[str], ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        columns = (
+            Contact.id,
+            Contact.account_id,
+            Contact.custom,
+            *(getattr(Contact, c) for c in CONTACT_COLUMNS),
+        )
+        out: dict[int, dict[str, Any]] = {}
+        for condition, items in ((Contact.email, emails), (Contact.id, ids)):
+            for batch in _batches(sorted(set(items))):
+                for row in self.ctx.session.execute(select(*columns).where(condition.in_(batch))):
+                    out[row[0]] = {
+                        "account_id": row[1],
+                        "custom": row[2] or {},
+                        **dict(zip(CONTACT_COLUMNS, row[3:], strict=True)),
+                    }
+        return out
+
+    def process(self, rows: list[tuple[_Row, dict[str, Any]]]) -> None:
+        self.accounts.flush()
+        emails = [v["email"] for _, v in rows if v.get("email")]
+        stored = self._stored(emails, [])
+        by_email = {data["email"]: cid for cid, data in stored.items()}
+
+        def existing(index: int, key: MatchKey) -> int | None:
+            if self.by_email:
+                return by_email.get(key[0])
+            return self.index[index].get(key)
+
+        merger = RowMerger(self.spec, blank_overwrites=self.options.blank_overwrites)
+        for row, values in rows:
+            merger.add(values, row.line, existing, self._keys_of)
+        if not self.by_email:
+            missing = [
+                r.existing_id
+                for r in merger.records
+                if r.existing_id is not None and r.existing_id not in stored
+            ]
+            stored.update(self._stored([], [i for i in missing if i is not None]))
+            by_email = {data["email"]: cid for cid, data in stored.items()}
+        now = self.options.now
+        creates: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        claimed: dict[str, PendingRecord] = {}
+        for record in merger.records:
+            values = record.values  # the record is done with after this loop
+            account_cells = "_account" in values or "_account_domain" in values
+            account_name = values.pop("_account", None)
+            account_domain = values.pop("_account_domain", None)
+            email = values.get("email")
+            owner = by_email.get(email) if email else None
+            if email and (
+                (owner is not None and owner != record.existing_id)
+                or (email in claimed and claimed[email] is not record)
+            ):
+                self.ctx.reject_lines(
+                    record.lines, {"email": f"{email} belongs to another contact"}
+                )
+                continue
+            if email:
+                claimed[email] = record
+            if record.existing_id is None:
+                if not email:
+                    self.ctx.reject_lines(record.lines, {"email": "an e-mail address is required"})
+                    continue
+                new = dict(_CONTACT_DEFAULTS)
+                for name, value in values.items():
+                    if value is not None:
+                        new[name] = value
+                new["custom"] = values.get("custom") or {}
+                new["account_id"] = self.accounts.resolve(
+                    {"account": account_name, "account_domain": account_domain}
+                )
+                new["created_at"] = new["updated_at"] = now
+                creates.append(new)
+                self.count(None, False, len(record.lines), True)
+                continue
+            current = stored[record.existing_id]
+            if "custom" in values:
+                values["custom"] = _align_custom(current["custom"], values["custom"])
+            if account_name or account_domain:
+                if not self.accounts.index.describes(
+                    current["account_id"], account_name, account_domain
+                ):
+                    values["account_id"] = self.accounts.resolve(
+                        {"account": account_name, "account_domain": account_domain}
+                    )
+            elif self.options.blank_overwrites and account_cells:
+                values["account_id"] = None
+            merged = merge_values(current, values, blank_overwrites=self.options.blank_overwrites)
+            for flag in ("is_employee", "is_customer", "email_subscribed"):
+                if merged.get(flag) is None:
+                    merged[flag] = current[flag]
+            changes = changed_fields(current, merged)
+            earlier = self.store.created_here(self.table, record.existing_id) or (
+                record.existing_id in self.touched
+            )
+            self.count(record.existing_id, earlier, len(record.lines), bool(changes))
+            if changes:
+                updates.append({"id": record.existing_id, **changes, "updated_at": now})
+                self.touched.add(record.existing_id)
+                self._index(record.existing_id, merged)
+        new_ids = self.store.insert(self.table, creates)
+        for contact_id, created in zip(new_ids, creates, strict=True):
+            self._index(contact_id, created)
+        self.store.update(self.table, updates)
+
+    def finish(self) -> list[int]:
+        return _leads_of(self.ctx.session, self.store, self.touched, ())
+
+
+# leads --------------------------------------------------------------------------------------
+
+_LEAD_VALUE_FIELDS = ("topic", "source", "owner_id", "account_id", "custom")
+
+
+class _Leads(_Importer):
+    def __init__(self, ctx: _Context) -> None:
+        super().__init__(ctx)
+        self.table: Table = Lead.__table__  # type: ignore[assignment]
+        self.contacts_table: Table = Contact.__table__  # type: ignore[assignment]
+        self.spec = self.options.match
+        self.optional = OPTIONAL_KEY_PARTS["leads"]
+        self.accounts = _AccountRefs(ctx)
+        self.users: dict[str, int] = {}
+        for user_id, name, email in ctx.session.execute(select(User.id, User.name, User.email)):
+            self.users.setdefault(key_part("name", name), user_id)
+            if email:
+                self.users.setdefault(key_part("email", email), user_id)
+        inquiry = ctx.session.scalar(select(Stage.key).where(Stage.role == "inquiry"))
+        self.first_stage = inquiry or DEFAULT_STAGE_KEY
+        self.touched: set[int] = set()
+        self.new_contacts: set[int] = set()
+
+    def validate(self, row: _Row) -> dict[str, Any]:
+        values = row.values
+        problems: dict[str, str] = {}
+        out: dict[str, Any] = {}
+        email = values.get("email")
+        if email is not None:
+            problem = email_problem(email)
+            if problem:
+                problems["email"] = problem
+            else:
+                out["email"] = normalise_email(email)
+        if not email and not values.get("account") and not values.get("account_domain"):
+            problems["email"] = "a lead needs an e-mail address or an account"
+        for name in ("topic", "source"):
+            if name in values:
+                out[name] = (values[name] or "").strip() or (None if name == "source" else "")
+        if "owner" in values:
+            owner = values["owner"]
+            if owner is None:
+                out["owner_id"] = None
+            else:
+                found = self.users.get(key_part("name", owner)) or self.users.get(
+                    key_part("email", owner)
+                )
+                if found is None:
+                    problems["owner"] = f"no user named {owner!r}"
+                out["owner_id"] = found
+        problems.update(self.accounts.check(values))
+        if problems:
+            raise _RowRejected(problems)
+        for name in ("account", "account_domain"):
+            if values.get(name):
+                out[f"_{name}"] = values[name]
+        if row.custom:
+            out["custom"] = row.custom
+        return out
+
+    def process(self, rows: list[tuple[_Row, dict[str, Any]]]) -> None:
+        session = self.ctx.session
+        self.accounts.flush()
+        now = self.options.now
+        emails = sorted({v["email"] for _, v in rows if v.get("email")})
+        contacts: dict[str, tuple[int, int | None]] = {}
+        for batch in _batches(emails):
+            for cid, email, account_id in session.execute(
+                select(Contact.id, Contact.email, Contact.account_id).where(
+                    Contact.email.in_(batch)
+                )
+            ):
+                contacts[email] = (cid, account_id)
+        # Contacts the file names but the desk lacks are created first (DESIGN §5.1).
+        new_contacts: dict[str, dict[str, Any]] = {}
+        for _row, values in rows:
+            new_email: str | None = values.get("email")
+            if new_email and new_email not in contacts and new_email not in new_contacts:
+                account_id = self.accounts.resolve(
+                    {
+                        "account": values.get("_account"),
+                        "account_domain": values.get("_account_domain"),
+                    }
+                )
+                new_contacts[new_email] = {
+                    **_CONTACT_DEFAULTS,
+                    "email": new_email,
+                    "account_id": account_id,
+                    "custom": {},
+                    "created_at": now,
+                    "updated_at": now,
+                }
+        contact_rows = list(new_contacts.values())
+        contact_ids = self.store.insert(self.contacts_table, contact_rows)
+        for cid, created in zip(contact_ids, contact_rows, strict=True):
+            contacts[created["email"]] = (cid, created["account_id"])
+            self.new_contacts.add(cid)
+        self.report.contacts_created += len(contact_rows)
+        # Stored leads of these contacts and accounts, keyed as the strategy keys rows.
+        email_of = {cid: email for email, (cid, _a) in contacts.items()}
+        account_ids = sorted(
+            {
+                a
+                for _r, v in rows
+                if not v.get("email")
+                and (
+                    a := self.accounts.resolve(
+                        {"account": v.get("_account"), "account_domain": v.get("_account_domain")}
+                    )
+                )
+                is not None
+            }
+        )
+        stored: dict[int, dict[str, Any]] = {}
+        index: list[dict[MatchKey, int]] = [{} for _ in self.spec]
+        columns = (
+            Lead.id,
+            Lead.contact_id,
+            Lead.account_id,
+            Lead.topic,
+            Lead.source,
+            Lead.owner_id,
+            Lead.custom,
+            Lead.status,
+        )
+        found_rows: list[Any] = []
+        for batch in _batches(sorted(email_of)):
+            found_rows.extend(session.execute(select(*columns).where(Lead.contact_id.in_(batch))))
+        for batch in _batches(account_ids):
+            found_rows.extend(
+                session.execute(
+                    select(*columns).where(Lead.contact_id.is_(None), Lead.account_id.in_(batch))
+                )
+            )
+        # Open leads first, then the newest: the one a user means by "this contact's lead
+        # on this topic".
+        found_rows.sort(key=lambda r: (r[7] != "open", -r[0]))
+        for lid, cid, aid, topic, source, owner_id, custom, _status in found_rows:
+            stored[lid] = {
+                "contact_id": cid,
+                "account_id": aid,
+                "topic": topic,
+                "source": source,
+                "owner_id": owner_id,
+                "custom": custom or {},
+            }
+            key_values = {
+                "email": email_of.get(cid) if cid is not None else None,
+                "account": str(aid) if cid is None and aid is not None else None,
+                "topic": topic,
+                "source": source,
+            }
+            for i, key in enumerate(match_keys(key_values, self.spec, self.optional)):
+                if key is not None:
+                    index[i].setdefault(key, lid)
+        merger = RowMerger(
+            self.spec, blank_overwrites=self.options.blank_overwrites, optional=self.optional
+        )
+        for row, values in rows:
+            keyed = dict(values)
+            if not values.get("email"):
+                account_id = self.accounts.resolve(
+                    {
+                        "account": values.get("_account"),
+                        "account_domain": values.get("_account_domain"),
+                    }
+                )
+                keyed["account"] = str(account_id) if account_id is not None else None
+            keyed.setdefault("topic", "")
+            merger.add(keyed, row.line, lambda i, key: index[i].get(key))
+        creates: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        for record in merger.records:
+            values = record.values
+            lead_email: str | None = values.get("email")
+            contact_id, contact_account = contacts[lead_email] if lead_email else (None, None)
+            account_id = self.accounts.resolve(
+                {"account": values.get("_account"), "account_domain": values.get("_account_domain")}
+            )
+            if record.existing_id is None:
+                new: dict[str, Any] = {
+                    "contact_id": contact_id,
+                    "account_id": account_id,
+                    "topic": values.get("topic") or "",
+                    "source": values.get("source"),
+                    "owner_id": values.get("owner_id"),
+                    "stage": self.first_stage,
+                    "status": "open",
+                    "status_reason": None,
+                    "sales_ready": False,
+                    "telemarketing_ready": False,
+                    "accepted_telemarketing": False,
+                    "sales_accepted": False,
+                    "qualification": {},
+                    "tags": [],
+                    "custom": {
+                        k: v for k, v in (values.get("custom") or {}).items() if v is not None
+                    },
+                    "score": 0,
+                    "stars": 0,
+                    "scored_at": None,
+                    "last_activity_at": None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                creates.append(new)
+                self.count(None, False, len(record.lines), True)
+                continue
+            current = stored[record.existing_id]
+            incoming = {k: v for k, v in values.items() if k in _LEAD_VALUE_FIELDS}
+            if "custom" in incoming:
+                incoming["custom"] = _align_custom(current["custom"], incoming["custom"])
+            if account_id is not None and account_id not in (
+                current["account_id"],
+                contact_account,
+            ):
+                incoming["account_id"] = account_id
+            if "topic" in incoming and incoming["topic"] is None:
+                incoming["topic"] = ""
+            merged = merge_values(current, incoming, blank_overwrites=self.options.blank_overwrites)
+            if merged.get("topic") is None:
+                merged["topic"] = ""
+            changes = changed_fields(current, merged)
+            earlier = self.store.created_here(self.table, record.existing_id) or (
+                record.existing_id in self.touched
+            )
+            self.count(record.existing_id, earlier, len(record.lines), bool(changes))
+            if changes:
+                updates.append({"id": record.existing_id, **changes, "updated_at": now})
+                self.touched.add(record.existing_id)
+        self.touched.update(self.store.insert(self.table, creates))
+        self.store.update(self.table, updates)
+
+    def finish(self) -> list[int]:
+        touched = sorted(self.touched)
+        if touched:
+            # New leads read their contact's (or account's) past activities.
+            _fill_temp_ids(self.store, dict.fromkeys(touched))
+            ids_table = _temp_ids()
+            by_contact = (
+                select(func.max(Activity.occurred_at))
+                .where(Activity.contact_id == Lead.contact_id)
+                .scalar_subquery()
+            )
+            by_account = (
+                select(func.max(Activity.occurred_at))
+                .join(Contact, Contact.id == Activity.contact_id)
+                .where(Contact.account_id == Lead.account_id)
+                .scalar_subquery()
+            )
+            session = self.ctx.session
+            session.execute(
+                update(Lead)
+                .where(Lead.id.in_(ids_table), Lead.contact_id.is_not(None))
+                .values(last_activity_at=by_contact)
+                .execution_options(synchronize_session=False)
+            )
+            session.execute(
+                update(Lead)
+                .where(Lead.id.in_(ids_table), Lead.contact_id.is_(None))
+                .values(last_activity_at=by_account)
+                .execution_options(synchronize_session=False)
+            )
+        return touched
+
+
+# activities ---------------------------------------------------------------------------------
+
+
+class _Activities(_Importer):
+    """The hot path: a million rows. Rows stay tuples and dicts of plain values, the
+    duplicate check is one indexed join per chunk, and the leads' last activity is one
+    UPDATE ... FROM at the end."""
+
+    chunk_rows = 50_000
+
+    def __init__(self, ctx: _Context) -> None:
+        super().__init__(ctx)
+        self.table: Table = Activity.__table__  # type: ignore[assignment]
+        self.types: dict[str, str] = {}
+        for key, label in ctx.session.execute(select(ActivityType.key, ActivityType.label)):
+            self.types[key] = key
+            self.types.setdefault(label.strip().casefold(), key)
+        self.latest: dict[int, datetime] = {}  # contact → newest activity imported
+        self.touched_ids: set[int] = set()
+        self._emails: dict[str, str] = {}
+        self._normalised: dict[str, str] = {}
+        self._json_cache: dict[tuple[tuple[str, Any], ...], str] = {}
+        self.keys_table = Table(
+            _TEMP_KEYS,
+            MetaData(),
+            Column("n", Integer),
+            Column("contact_id", Integer),
+            Column("type_key", String),
+            Column("occurred_at", DateTime),
+        )
+
+    def validate(self, row: _Row) -> dict[str, Any]:
+        values = row.values
+        problems: dict[str, str] = {}
+        email = values.get("email")
+        # A file names each contact and type many times: their checks are cached.
+        email_key = self._emails.get(email) if isinstance(email, str) else None
+        if email_key is None:
+            problem = email_problem(email)
+            if problem:
+                problems["email"] = problem
+            elif isinstance(email, str):
+                email_key = normalise_email(email)
+                if len(self._emails) > 500_000:
+                    self._emails.clear()
+                self._emails[email] = email_key
+        type_text = values.get("type")
+        if not type_text or not self._type_text_key(type_text):
+            problems["type"] = "an activity type is required"
+        if values.get("occurred_at") is None:
+            problems["occurred_at"] = "a date is required"
+        if problems:
+            raise _RowRejected(problems)
+        return {
+            "email": email_key,
+            "type": type_text,
+            "occurred_at": values["occurred_at"],
+            "lead_topic": values.get("lead_topic"),
+            "properties": row.custom,
+        }
+
+    def _type_text_key(self, text_: str) -> str:
+        key = self._normalised.get(text_)
+        if key is None:
+            key = self._normalised[text_] = normalise_type_key(text_)
+        return key
+
+    def _type_key(self, text_: str) -> str:
+        """The stored type a cell names (by key or label); an unknown type is created,
+        as logging it by hand would require (DESIGN §5.1)."""
+        found = self.types.get(text_)
+        if found is not None:
+            return found
+        label = text_.strip()
+        key = self.types.get(label.casefold()) or self.types.get(self._type_text_key(text_))
+        if key is None:
+            key = self._type_text_key(text_)
+            self.ctx.session.execute(
+                insert(ActivityType).values(key=key, label=label, category="custom", builtin=False)
+            )
+            self.types[key] = key
+            self.types.setdefault(label.casefold(), key)
+            self.report.activity_types_created.append(key)
+        self.types[text_] = key
+        return key
+
+    def _json(self, props: Mapping[str, Any]) -> str:
+        if not props:
+            return "{}"
+        signature = tuple(props.items())
+        text_ = self._json_cache.get(signature)
+        if text_ is None:
+            if len(self._json_cache) > 20_000:
+                self._json_cache.clear()
+            text_ = self._json_cache[signature] = json.dumps(dict(props))
+        return text_
+
+    def process(self, rows: list[tuple[_Row, dict[str, Any]]]) -> None:
+        session = self.ctx.session
+        store = self.store
+        contacts = {
+            email: cid
+            for email, (cid, _a) in _contacts_by_email(store, {v["email"] for _, v in rows}).items()
+        }
+        topics: dict[tuple[int, str], int] = {}
+        if any(v["lead_topic"] for _, v in rows):
+            wanted = sorted(
+                {
+                    contacts[v["email"]]
+                    for _, v in rows
+                    if v["lead_topic"] and v["email"] in contacts
+                }
+            )
+            found: list[Any] = []
+            for batch in _batches(wanted):
+                found.extend(
+                    session.execute(
+                        select(Lead.id, Lead.contact_id, Lead.topic, Lead.status).where(
+                            Lead.contact_id.in_(batch)
+                        )
+                    )
+                )
+            found.sort(key=lambda r: (r[3] != "open", -r[0]))
+            for lid, owner_contact, topic, _status in found:
+                topics.setdefault((owner_contact, key_part("topic", topic)), lid)
+        # (contact, type, time) → [lead id, properties, rows folded in, lead topic]
+        pending: dict[tuple[int, str, datetime], list[Any]] = {}
+        blank = self.options.blank_overwrites
+        for row, values in rows:
+            cid = contacts.get(values["email"])
+            if cid is None:
+                self.ctx.reject(
+                    row.line, row.cells, {"email": f"no contact with e-mail {values['email']}"}
+                )
+                continue
+            lead_id: int | None = None
+            lead_topic = values["lead_topic"]
+            if lead_topic:
+                lead_id = topics.get((cid, key_part("topic", lead_topic)))
+                if lead_id is None:
+                    self.ctx.reject(
+                        row.line,
+                        row.cells,
+                        {"lead_topic": f"this contact has no lead on {lead_topic!r}"},
+                    )
+                    continue
+            key = (cid, self._type_key(values["type"]), values["occurred_at"])
+            entry = pending.get(key)
+            if entry is None:
+                pending[key] = [lead_id, values["properties"], 1, lead_topic]
+            else:
+                if lead_id is not None:
+                    entry[0], entry[3] = lead_id, lead_topic
+                entry[1] = merge_values(entry[1], values["properties"], blank_overwrites=blank)
+                entry[2] += 1
+        if not pending:
+            return
+        keys = list(pending)
+        raw = store.raw
+        times = [_sqlite_datetime(k[2]) for k in keys] if raw else []
+        existing = self._existing(keys, times)
+        now_value: Any = _sqlite_datetime(self.options.now) if raw else self.options.now
+        inserts: list[tuple[Any, ...]] = []
+        updates: list[dict[str, Any]] = []
+        latest = self.latest
+        for n, key in enumerate(keys):
+            lead_id, props, lines, lead_topic = pending[key]
+            cid, type_key, when = key
+            found_row = existing.get(n)
+            if found_row is None:
+                if blank:
+                    props = {k: v for k, v in props.items() if v is not None}
+                if raw:
+                    inserts.append(
+                        (cid, lead_id, type_key, times[n], self._json(props), None, now_value)
+                    )
+                else:
+                    inserts.append((cid, lead_id, type_key, when, dict(props), None, now_value))
+                self.report.created += 1
+                if lines > 1:
+                    self.report.merged += lines - 1
+                previous = latest.get(cid)
+                if previous is None or when > previous:
+                    latest[cid] = when
+                continue
+            activity_id, stored_props, stored_lead, stored_topic = found_row
+            stored_props = stored_props or {}
+            merged = merge_values(
+                stored_props, _align_custom(stored_props, props), blank_overwrites=blank
+            )
+            change: dict[str, Any] = {}
+            if merged != stored_props:
+                change["properties"] = merged
+            if (
+                lead_id is not None
+                and lead_id != stored_lead
+                and key_part("topic", stored_topic) != key_part("topic", lead_topic)
+            ):
+                change["lead_id"] = lead_id
+            earlier = store.created_here(self.table, activity_id) or activity_id in self.touched_ids
+            self.count(activity_id, earlier, lines, bool(change))
+            if change:
+                updates.append({"id": activity_id, **change})
+                self.touched_ids.add(activity_id)
+                latest.setdefault(cid, when)
+        self._insert(inserts)
+        store.update(self.table, updates)
+
+    def _insert(self, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        names = (
+            "contact_id",
+            "lead_id",
+            "type_key",
+            "occurred_at",
+            "properties",
+            "user_id",
+            "created_at",
+        )
+        if self.store.raw:
+            start = self.store._next.get(self.table.name) or self.store.max_id(self.table) + 1
+            self.store._next[self.table.name] = start + len(rows)
+            sql = (
+                f"INSERT INTO activities (id, {', '.join(names)}) "
+                f"VALUES ({', '.join('?' * (len(names) + 1))})"
+            )
+            # In index order: B-tree inserts then touch neighbouring pages, which on a
+            # desk of millions of activities is about twice as fast as file order.
+            rows.sort(key=itemgetter(0, 2, 3))
+            self.store.executemany(sql, [(start + i, *r) for i, r in enumerate(rows)])
+        else:
+            self.store.max_id(self.table)
+            self.store.insert_plain(self.table, [dict(zip(names, r, strict=True)) for r in rows])
+
+    def _existing(
+        self, keys: list[tuple[int, str, datetime]], times: list[str]
+    ) -> dict[int, tuple[int, Any, int | None, str | None]]:
+        """Stored activities with the same contact, type and time, by position in
+        ``keys``: one join of a scratch table on the (contact, type, time) index
+        instead of a query per row."""
+        session = self.ctx.session
+        store = self.store
+        session.execute(text(f"DELETE FROM {_TEMP_KEYS}"))
+        if store.raw:
+            store.executemany(
+                f"INSERT INTO {_TEMP_KEYS} (n, contact_id, type_key, occurred_at) "
+                "VALUES (?, ?, ?, ?)",
+                [(n, k[0], k[1], times[n]) for n, k in enumerate(keys)],
+            )
+        else:
+            session.execute(
+                insert(self.keys_table),
+                [
+                    {"n": n, "contact_id": k[0], "type_key": k[1], "occurred_at": k[2]}
+                    for n, k in enumerate(keys)
+                ],
+            )
+        t = self.keys_table
+        # No ORDER BY: it would make SQLite scan every activity in id order instead of
+        # probing the (contact, type, time) index once per key.
+        query = (
+            select(t.c.n, Activity.id, Activity.properties, Activity.lead_id, Lead.topic)
+            .select_from(t)
+            .join(
+                Activity,
+                (Activity.contact_id == t.c.contact_id)
+                & (Activity.type_key == t.c.type_key)
+                & (Activity.occurred_at == t.c.occurred_at),
+            )
+            .outerjoin(Lead, Lead.id == Activity.lead_id)
+        )
+        out: dict[int, tuple[int, Any, int | None, str | None]] = {}
+        for n, activity_id, props, lead_id, topic in session.execute(query):
+            if n not in out or activity_id < out[n][0]:
+                out[n] = (activity_id, props, lead_id, topic)
+        return out
+
+    def finish(self) -> list[int]:
+        if not self.latest:
+            return []
+        session = self.ctx.session
+        _fill_temp_ids(self.store, self.latest)
+        touched = select(_ids_table.c.id, _ids_table.c.at).subquery("touched")
+        # One statement for every lead of every contact the file touched, as logging
+        # each activity would have done (recompute.note_activity), then the account-only
+        # leads of those contacts' companies.
+        session.execute(
+            update(Lead)
+            .where(Lead.contact_id == touched.c.id)
+            .where(or_(Lead.last_activity_at.is_(None), Lead.last_activity_at < touched.c.at))
+            .values(last_activity_at=touched.c.at)
+            .execution_options(synchronize_session=False)
+        )
+        per_account = (
+            select(Contact.account_id.label("account_id"), func.max(touched.c.at).label("at"))
+            .join(touched, touched.c.id == Contact.id)
+            .where(Contact.account_id.is_not(None))
+            .group_by(Contact.account_id)
+            .subquery("per_account")
+        )
+        session.execute(
+            update(Lead)
+            .where(Lead.contact_id.is_(None), Lead.account_id == per_account.c.account_id)
+            .where(or_(Lead.last_activity_at.is_(None), Lead.last_activity_at < per_account.c.at))
+            .values(last_activity_at=per_account.c.at)
+            .execution_options(synchronize_session=False)
+        )
+        return _leads_of(session, self.store, self.latest, ())
+
+
+# external scores ----------------------------------------------------------------------------
+
+
+class _Scores(_Importer):
+    """External scores: an older row never overwrites a newer one. A row naming a
+    contact by e-mail scores each of that contact's open leads (a score describes the
+    person; their won or disqualified leads are history)."""
+
+    def __init__(self, ctx: _Context) -> None:
+        super().__init__(ctx)
+        self.table: Table = ExternalScore.__table__  # type: ignore[assignment]
+        self.touched: set[int] = set()
+
+    def validate(self, row: _Row) -> dict[str, Any]:
+        values = row.values
+        problems: dict[str, str] = {}
+        email = values.get("email")
+        if email is not None:
+            problem = email_problem(email)
+            if problem:
+                problems["email"] = problem
+        if email is None and values.get("lead_id") is None:
+            problems["email"] = "an e-mail address or a lead id is required"
+        name = (values.get("model") or "").strip()
+        if not name:
+            problems["model"] = "the score's name (model) is required"
+        elif len(name) > 120:
+            problems["model"] = "a score name has at most 120 characters"
+        if values.get("score") is None:
+            problems["score"] = "a score is required"
+        if problems:
+            raise _RowRejected(problems)
+        return {
+            "email": normalise_email(email) if email else None,
+            "lead_id": values.get("lead_id"),
+            "name": name,
+            "score": float(values["score"]),
+            "updated_at": values.get("updated_at") or self.options.now,
+        }
+
+    def process(self, rows: list[tuple[_Row, dict[str, Any]]]) -> None:
+        session = self.ctx.session
+        emails = sorted({v["email"] for _, v in rows if v["email"]})
+        lead_ids = sorted({v["lead_id"] for _, v in rows if v["lead_id"] is not None})
+        open_leads: dict[str, list[int]] = {}
+        known_email: set[str] = set()
+        for batch in _batches(emails):
+            for email, lead_id in session.execute(
+                select(Contact.email, Lead.id)
+                .outerjoin(Lead, (Lead.contact_id == Contact.id) & (Lead.status == "open"))
+                .where(Contact.email.in_(batch))
+                .order_by(Lead.id)
+            ):
+                known_email.add(email)
+                if lead_id is not None:
+                    open_leads.setdefault(email, []).append(lead_id)
+        known_leads: set[int] = set()
+        for batch in _batches(lead_ids):
+            known_leads.update(session.scalars(select(Lead.id).where(Lead.id.in_(batch))))
+        best: dict[tuple[int, str], dict[str, Any]] = {}
+        for row, values in rows:
+            if values["lead_id"] is not None:
+                if values["lead_id"] not in known_leads:
+                    self.ctx.reject(
+                        row.line, row.cells, {"lead_id": f"no lead #{values['lead_id']}"}
+                    )
+                    continue
+                targets = [values["lead_id"]]
+            elif values["email"] not in known_email:
+                self.ctx.reject(
+                    row.line, row.cells, {"email": f"no contact with e-mail {values['email']}"}
+                )
+                continue
+            else:
+                targets = open_leads.get(values["email"], [])
+                if not targets:
+                    self.ctx.reject(
+                        row.line, row.cells, {"email": f"{values['email']} has no open lead"}
+                    )
+                    continue
+            for lead_id in targets:
+                key = (lead_id, values["name"])
+                current = best.get(key)
+                if current is None:
+                    best[key] = {**values, "lines": 1}
+                else:
+                    self.report.merged += 1
+                    if values["updated_at"] >= current["updated_at"]:
+                        best[key] = {**values, "lines": current["lines"] + 1}
+        stored: dict[tuple[int, str], tuple[int, float, datetime]] = {}
+        targets_all = sorted({k[0] for k in best})
+        for batch in _batches(targets_all):
+            for sid, lead_id, name, score, updated_at in session.execute(
+                select(
+                    ExternalScore.id,
+                    ExternalScore.lead_id,
+                    ExternalScore.name,
+                    ExternalScore.score,
+                    ExternalScore.updated_at,
+                ).where(ExternalScore.lead_id.in_(batch))
+            ):
+                stored[(lead_id, name)] = (sid, score, updated_at)
+        now = self.options.now
+        creates: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        for (lead_id, name), values in best.items():
+            found = stored.get((lead_id, name))
+            if found is None:
+                creates.append(
+                    {
+                        "lead_id": lead_id,
+                        "name": name,
+                        "score": values["score"],
+                        "updated_at": values["updated_at"],
+                        "imported_at": now,
+                    }
+                )
+                self.report.created += 1
+                self.touched.add(lead_id)
+                continue
+            sid, score, updated_at = found
+            if updated_at > values["updated_at"] or (
+                updated_at == values["updated_at"] and score == values["score"]
+            ):
+                self.report.unchanged += 1
+                continue
+            updates.append(
+                {
+                    "id": sid,
+                    "score": values["score"],
+                    "updated_at": values["updated_at"],
+                    "imported_at": now,
+                }
+            )
+            self.report.updated += 1
+            self.touched.add(lead_id)
+        self.store.insert(self.table, creates)
+        self.store.update(self.table, updates)
+
+    def finish(self) -> list[int]:
+        return sorted(self.touched)
+
+
+_IMPORTERS: dict[str, type[_Importer]] = {
+    "accounts": _Accounts,
+    "contacts": _Contacts,
+    "leads": _Leads,
+    "activities": _Activities,
+    "scores": _Scores,
+}
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+class _Tracker:
+    """Progress in thousandths: reading the file is the first 70 %, the re-score the
+    rest (on a big activity file they take about as long as each other)."""
+
+    READ_SHARE = 700
+
+    def __init__(self, progress: Progress | None, size: int) -> None:
+        self.progress = progress
+        self.size = max(size, 1)
+
+    def _report(self, done: int) -> None:
+        if self.progress is not None and not self.progress(min(done, 1000), 1000):
+            raise ImportCancelled()
+
+    def reading(self, bytes_read: int) -> None:
+        self._report(self.READ_SHARE * min(bytes_read, self.size) // self.size)
+
+    def rescoring(self, done: int, total: int) -> None:
+        share = 1000 - self.READ_SHARE
+        self._report(self.READ_SHARE + (share * done // total if total else share))
+
+    def rescore_progress(self, done: int, total: int) -> bool:
+        """For the bulk re-score, which cancels on False rather than on an exception."""
+        try:
+            self.rescoring(done, total)
+        except ImportCancelled:
+            return False
+        return True
+
+
+def _resolve_options(
+    record_type: str,
+    match: Sequence[str] | MatchSpec | None,
+) -> MatchSpec:
+    if not match:
+        return DEFAULT_MATCH[record_type]
+    if all(isinstance(m, str) for m in match):
+        try:
+            return parse_match([m for m in match if isinstance(m, str)], record_type)
+        except MatchSpecError as exc:
+            raise ImportFileError(str(exc)) from None
+    spec = tuple(tuple(alt) for alt in match if not isinstance(alt, str))
+    try:
+        return parse_match([",".join(alt) for alt in spec], record_type)
+    except MatchSpecError as exc:
+        raise ImportFileError(str(exc)) from None
+
+
+def _date_order(
+    reader_source: _Source, columns: Sequence[ColumnInfo], sample_limit: int = 2000
+) -> tuple[fmt.DateOrder, str]:
+    """Decide day-first or month-first from the first rows' date cells, as the preview
+    shows it; the same reading then applies to the whole file."""
+    date_columns = [c.index for c in columns if c.field in _DATE_FIELDS]
+    if not date_columns:
+        return fmt.DateOrder.DAY_FIRST, ""
+    reader = _Reader(reader_source)
+    values: list[str] = []
+    try:
+        _headers, records = _header_and_rows(reader)
+        for n, record in enumerate(records):
+            if n >= sample_limit:
+                break
+            for i in date_columns:
+                if i < len(record.cells) and record.cells[i].strip():
+                    values.append(record.cells[i])
+    except ImportFileError:
+        pass
+    finally:
+        reader.close()
+    order, _ambiguous = fmt.detect_date_order(values)
+    numeric = any(not v.strip()[:4].isdigit() for v in values)
+    return order, fmt.describe_date_order(order, numeric_seen=numeric)
+
+
+def _run(
+    session: Session,
+    source: _Source,
+    record_type: str,
+    *,
+    now: datetime,
+    mapping: Mapping[str, str | None] | None,
+    match: Sequence[str] | MatchSpec | None,
+    strict: bool,
+    create_accounts: bool,
+    blank_overwrites: bool,
+    progress: Progress | None,
+    user_id: int | None,
+    date_order: fmt.DateOrder | None,
+    dry_run: bool,
+) -> ImportReport:
+    _check_type(record_type)
+    spec = _resolve_options(record_type, match)
+    reader = _Reader(source)
+    cache: int | None = None
+    store: _Store | None = None
+    try:
+        headers, records = _header_and_rows(reader)
+        columns = resolve_columns(headers, record_type, mapping)
+        missing = _missing_required(columns, record_type)
+        if missing:
+            field_name = missing[0].split()[0]
+            raise ImportFileError(
+                f"{source.path} has no {missing[0]} column (columns: {', '.join(headers)}; "
+                f"map one with --map COLUMN={field_name})"
+            )
+        detected_order, interpretation = _date_order(source, columns)
+        order = date_order or detected_order
+        if date_order is not None:
+            interpretation = fmt.describe_date_order(order)
+        options = _Options(
+            record_type=record_type,
+            now=now,
+            match=spec,
+            strict=strict,
+            create_accounts=create_accounts,
+            blank_overwrites=blank_overwrites,
+            user_id=user_id,
+            date_order=order,
+            decimal_comma=True if source.delimiter == ";" else None,
+        )
+        report = ImportReport(
+            record_type=record_type,
+            path=str(source.path),
+            encoding=source.encoding,
+            delimiter=source.delimiter,
+            headers=headers,
+            match=describe_match(spec),
+            date_interpretation=interpretation,
+            dry_run=dry_run,
+        )
+        parser = _RowParser(columns, options)
+        header_of = {c.field: c.header for c in columns if c.field}
+        ctx = _Context(session, options, report, header_of)
+        tracker = _Tracker(progress, source.size)
+        _temp_tables(session)
+        store = ctx.store
+        cache = _grow_cache(store)
+        importer = _IMPORTERS[record_type](ctx)
+        tracker.reading(0)
+        chunk: list[tuple[_Row, dict[str, Any]]] = []
+        for record in records:
+            if fmt.is_blank(record.cells):
+                continue
+            report.rows += 1
+            try:
+                row = parser.parse(record)
+                values = importer.validate(row)
+            except _RowRejected as exc:
+                ctx.reject(record.line, record.cells, exc.problems)
+                continue
+            chunk.append((row, values))
+            ctx.cells[row.line] = row.cells
+            if len(chunk) >= importer.chunk_rows:
+                importer.process(chunk)
+                chunk = []
+                ctx.cells.clear()
+                tracker.reading(reader.bytes_read)
+        if chunk:
+            importer.process(chunk)
+            ctx.cells.clear()
+        tracker.reading(source.size)
+        report.rejected.sort(key=lambda r: r.line)
+        if strict and report.rejected:
+            report.refused = True
+            raise ImportRefused(report)
+        touched = importer.finish()
+        if not dry_run:
+            _rescore(session, touched, now, tracker)
+            report.leads_rescored = len(touched)
+        else:
+            report.leads_rescored = len(touched)
+        tracker.rescoring(1, 1)
+        _drop_temp_tables(session)
+        return report
+    finally:
+        reader.close()
+        if cache is not None and store is not None:
+            _restore_cache(store, cache)
+
+
+def _grow_cache(store: _Store) -> int | None:
+    """A bigger page cache while importing: index pages of a big table are then read
+    once per import instead of once per chunk. Returns the setting to restore."""
+    if not store.raw:
+        return None
+    cursor = store.cursor()
+    try:
+        previous = int(cursor.execute("PRAGMA cache_size").fetchone()[0])
+        cursor.execute(f"PRAGMA cache_size=-{IMPORT_CACHE_KIB}")
+    finally:
+        cursor.close()
+    return previous
+
+
+def _restore_cache(store: _Store, previous: int) -> None:
+    with suppress(Exception):
+        cursor = store.cursor()
+        try:
+            cursor.execute(f"PRAGMA cache_size={previous}")
+        finally:
+            cursor.close()
+
+
+BULK_RESCORE_AT = 5000
+"""Touched leads from which re-scoring the whole desk in bulk SQL beats re-scoring the
+touched leads one by one (the bulk path does 100,000 leads in a few seconds; the
+per-lead path takes about that long for 2,000)."""
+
+
+def _rescore(session: Session, lead_ids: Sequence[int], now: datetime, tracker: _Tracker) -> None:
+    """Scores and process moves for the touched leads, in the import's transaction, as
+    logging each activity would have made them (``recompute.rescore`` does both)."""
+    session.flush()
+    total = len(lead_ids)
+    tracker.rescoring(0, total)
+    if total >= BULK_RESCORE_AT and not _models_read_external_scores(session):
+        from leaddesk.services import scoring
+
+        everything = getattr(scoring, "_rescore_everything", None)
+        if everything is not None:
+            # Every lead is re-scored at ``now``; only the scores that move are written,
+            # so for leads the file did not touch this is the daily time-based re-score
+            # arriving early.
+            try:
+                everything(session, now, "import", tracker.rescore_progress)
+            except scoring.RescoreCancelled:
+                raise ImportCancelled() from None
+            tracker.rescoring(total, total)
+            return
+    for start in range(0, total, RESCORE_BATCH):
+        recompute.rescore(session, lead_ids[start : start + RESCORE_BATCH], now, "import")
+        tracker.rescoring(min(start + RESCORE_BATCH, total), total)
+
+
+def _models_read_external_scores(session: Session) -> bool:
+    """The bulk re-score reads lead fields in SQL and does not know external scores yet;
+    models that use them go through the per-lead path, which does."""
+    definitions = session.scalars(
+        select(ScoringModelRecord.definition).where(ScoringModelRecord.active.is_(True))
+    )
+    return any("lead.external_score." in json.dumps(d) for d in definitions)
+
+
+def import_csv(
+    db: Database,
+    path: str | os.PathLike[str],
+    record_type: str,
+    *,
+    now: datetime,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    mapping: Mapping[str, str | None] | None = None,
+    match: Sequence[str] | MatchSpec | None = None,
+    strict: bool = False,
+    create_accounts: bool = True,
+    blank_overwrites: bool = False,
+    progress: Progress | None = None,
+    user_id: int | None = None,
+    date_order: fmt.DateOrder | None = None,
+) -> ImportReport:
+    """Import one CSV file in one transaction (see the module docstring).
+
+    ``match``: strings such as ``["domain", "name"]`` (alternatives, first that finds a
+    record wins) or ``["first_name,last_name"]`` (one composite key). ``user_id`` is the
+    importing user; imported activities are the contacts' own, so it is not written on
+    them. A file touching ``BULK_RESCORE_AT`` leads or more re-scores the whole desk
+    through the bulk path; smaller ones re-score the touched leads one by one. Raises
+    ImportFileError (nothing read), ImportRefused (strict and bad rows), ImportCancelled
+    (``progress`` returned False); the desk is unchanged after each of them.
+    """
+    source = _open_source(Path(path), encoding, delimiter)
+    with db.transaction() as session:
+        return _run(
+            session,
+            source,
+            record_type,
+            now=now,
+            mapping=mapping,
+            match=match,
+            strict=strict,
+            create_accounts=create_accounts,
+            blank_overwrites=blank_overwrites,
+            progress=progress,
+            user_id=user_id,
+            date_order=date_order,
+            dry_run=False,
+        )
+
+
+def preview_csv(
+    path: str | os.PathLike[str],
+    record_type: str,
+    *,
+    db: Database | None = None,
+    now: datetime | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    mapping: Mapping[str, str | None] | None = None,
+    match: Sequence[str] | MatchSpec | None = None,
+    create_accounts: bool = True,
+    blank_overwrites: bool = False,
+    date_order: fmt.DateOrder | None = None,
+    rows: int = PREVIEW_ROWS,
+    progress: Progress | None = None,
+) -> Preview:
+    """What the wizard shows: detection, the first rows, the mapping with its guesses,
+    the problems of those rows and, given a database, the whole file validated in a dry
+    run that is rolled back (rows OK / with problems, to create / to update)."""
+    _check_type(record_type)
+    spec = _resolve_options(record_type, match)
+    source = _open_source(Path(path), encoding, delimiter)
+    reader = _Reader(source)
+    try:
+        headers, records = _header_and_rows(reader)
+        columns = resolve_columns(headers, record_type, mapping)
+        first: list[fmt.Record] = []
+        for record in records:
+            if fmt.is_blank(record.cells):
+                continue
+            first.append(record)
+            if len(first) >= rows:
+                break
+    finally:
+        reader.close()
+    detected_order, interpretation = _date_order(source, columns)
+    order = date_order or detected_order
+    if date_order is not None:
+        interpretation = fmt.describe_date_order(order)
+    options = _Options(
+        record_type,
+        now or datetime(2000, 1, 1),
+        spec,
+        False,
+        create_accounts,
+        blank_overwrites,
+        None,
+        order,
+        True if source.delimiter == ";" else None,
+    )
+    parser = _RowParser(columns, options)
+    header_of = {c.field: c.header for c in columns if c.field}
+    problems: dict[int, list[Problem]] = {}
+    for record in first:
+        try:
+            parser.parse(record)
+        except _RowRejected as exc:
+            problems[record.line] = [
+                Problem(header_of.get(k, k), v) for k, v in exc.problems.items()
+            ]
+    missing = _missing_required(columns, record_type)
+    preview = Preview(
+        record_type=record_type,
+        path=str(source.path),
+        encoding=source.encoding,
+        encoding_label=fmt.ENCODING_LABELS.get(source.encoding, source.encoding),
+        encoding_detected=source.encoding_detected,
+        delimiter=source.delimiter,
+        delimiter_label=fmt.DELIMITER_LABELS.get(source.delimiter, source.delimiter),
+        delimiter_detected=source.delimiter_detected,
+        headers=headers,
+        rows=[list(r.cells) for r in first],
+        row_lines=[r.line for r in first],
+        columns=columns,
+        target_fields=fmt.TARGET_FIELDS[record_type],
+        required_fields=fmt.REQUIRED_FIELDS[record_type],
+        missing_required=missing,
+        match=spec,
+        match_text=describe_match(spec),
+        date_interpretation=interpretation,
+        problems=problems,
+    )
+    if db is None or missing:
+        return preview
+    with db.reading() as session:
+        report = _run(
+            session,
+            source,
+            record_type,
+            now=now or datetime.now(),
+            mapping=mapping,
+            match=spec,
+            strict=False,
+            create_accounts=create_accounts,
+            blank_overwrites=blank_overwrites,
+            progress=progress,
+            user_id=None,
+            date_order=order,
+            dry_run=True,
+        )
+    for rejected in report.rejected:
+        if rejected.line in set(preview.row_lines):
+            problems[rejected.line] = list(rejected.problems)
+    bad_lines = len({r.line for r in report.rejected})
+    return replace(
+        preview,
+        problems=problems,
+        total_rows=report.rows,
+        rows_ok=report.rows - bad_lines,
+        rows_with_problems=bad_lines,
+        to_create=report.created,
+        to_update=report.updated,
+        unchanged=report.skipped,
+        report=report,
+    )
+
+
+def write_rejects(report: ImportReport, path: str | os.PathLike[str]) -> int:
+    """The rejected rows as a CSV the user can fix and import again: the file's own
+    columns, then ``reason``. UTF-8 with BOM and the source's delimiter, so it opens in
+    the same spreadsheet the file came from."""
+    with Path(path).open("w", encoding=fmt.UTF8_BOM, newline="") as handle:
+        writer = csv.writer(handle, delimiter=report.delimiter)
+        writer.writerow([*report.headers, "reason"])
+        width = len(report.headers)
+        for row in report.rejected:
+            cells = [fmt.neutralise_formula(c) for c in row.cells]
+            cells = (cells + [""] * width)[: max(width, len(cells))]
+            writer.writerow([*cells, fmt.neutralise_formula(row.reason)])
+    return len(report.rejected)

@@ -1,0 +1,839 @@
+"""Importing CSV files: the files as users have them, matching, bad rows, atomicity."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text
+
+from leaddesk.domain import csv_format as fmt
+from leaddesk.domain.scoring import ScoringModel
+from leaddesk.domain.scoring_file import FORMAT, parse_document
+from leaddesk.services import importing, records
+from leaddesk.services.importing import (
+    ImportCancelled,
+    ImportFileError,
+    ImportRefused,
+    import_csv,
+    preview_csv,
+    write_rejects,
+)
+from leaddesk.store.database import Database
+from leaddesk.store.models import (
+    Account,
+    Activity,
+    ActivityType,
+    Contact,
+    ExternalScore,
+    Lead,
+    ScoreHistory,
+)
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def count(db: Database, model: Any) -> int:
+    with db.reading() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def contacts(db: Database) -> dict[str, dict[str, Any]]:
+    with db.reading() as session:
+        out = {}
+        for c in session.scalars(select(Contact)):
+            account = session.get(Account, c.account_id) if c.account_id else None
+            out[c.email] = {
+                "first_name": c.first_name,
+                "last_name": c.last_name,
+                "job_title": c.job_title,
+                "city": c.city,
+                "country": c.country,
+                "age": c.age,
+                "phone": c.phone,
+                "is_customer": c.is_customer,
+                "account": account.name if account else None,
+                "custom": dict(c.custom or {}),
+            }
+        return out
+
+
+def model(definition: dict[str, Any]) -> ScoringModel:
+    return parse_document({"format": FORMAT, "models": [definition]})[0]
+
+
+def local(moment: datetime) -> datetime:
+    """What a naive time in a file is stored as: local time, converted to UTC."""
+    return fmt.to_utc_naive(moment)
+
+
+# --- encodings, delimiters, quoting -------------------------------------------------------------
+
+
+def test_utf8_comma_file(db: Database, now: datetime, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "c.csv",
+        "email,first_name,last_name,city\r\nana@x.com,Ana,Conceição,São Paulo\r\n".encode(),
+    )
+    report = import_csv(db, path, "contacts", now=now)
+    assert (report.encoding, report.delimiter) == ("utf-8", ",")
+    assert report.created == 1
+    assert contacts(db)["ana@x.com"]["last_name"] == "Conceição"
+
+
+def test_utf8_with_bom_does_not_pollute_the_first_header(
+    db: Database, now: datetime, tmp_path: Path
+) -> None:
+    path = write(tmp_path / "c.csv", b"\xef\xbb\xbfemail;Nome\r\nana@x.com;Jos\xc3\xa9\r\n")
+    report = import_csv(db, path, "contacts", now=now)
+    assert report.encoding == "utf-8-sig"
+    assert report.headers == ["email", "Nome"]
+    assert contacts(db)["ana@x.com"]["first_name"] == "José"
+
+
+def test_windows_1252_semicolon_file_from_excel_in_brazil(
+    db: Database, now: datetime, tmp_path: Path
+) -> None:
+    # Byte by byte: ç = E7, ã = E3, é = E9 in Windows-1252; "País" header with í = ED.
+    data = (
+        b"E-mail;Nome;Sobrenome;Cidade;Pa\xeds;Idade\r\n"
+        b"joao@x.com.br;Jo\xe3o;Concei\xe7\xe3o;S\xe3o Paulo;Brasil;41\r\n"
+        b"jose@x.com.br;Jos\xe9;Ara\xfajo;Bras\xedlia;Brasil;1.234\r\n"
+    )
+    path = write(tmp_path / "c.csv", data)
+    report = import_csv(db, path, "contacts", now=now)
+    assert (report.encoding, report.delimiter) == ("cp1252", ";")
+    stored = contacts(db)
+    assert stored["joao@x.com.br"]["first_name"] == "João"
+    assert stored["joao@x.com.br"]["last_name"] == "Conceição"
+    assert stored["joao@x.com.br"]["city"] == "São Paulo"
+    assert stored["joao@x.com.br"]["country"] == "Brasil"
+    # "1.234" in a semicolon (comma-decimal) file is one thousand two hundred and
+    # thirty-four — and too old, which the form refuses too.
+    assert [r.lines() for r in report.rejected] == [["line 3, column Idade: must be at most 130"]]
+
+
+def test_tab_file(db: Database, now: datetime, tmp_path: Path) -> None:
+    path = write(tmp_path / "c.tsv", b"email\tjob_title\r\nana@x.com\tCEO, founder\r\n")
+    report = import_csv(db, path, "contacts", now=now)
+    assert report.delimiter == "\t"
+    assert contacts(db)["ana@x.com"]["job_title"] == "CEO, founder"
+
+
+def test_quoted_fields_with_delimiters_and_newlines_and_line_numbers(
+    db: Database, now: datetime, tmp_path: Path
+) -> None:
+    data = (
+        b"email,job_title,city\r\n"
+        b'ana@x.com,"Head of sales, EMEA","Lisboa\r\nPortugal"\r\n'
+        b'bo@x.com,"say ""hi""",Porto\r\n'
+        b"not-an-email,x,y\r\n"
+    )
+    report = import_csv(db, write(tmp_path / "c.csv", data), "contacts", now=now)
+    stored = contacts(db)
+    assert stored["ana@x.com"]["job_title"] == "Head of sales, EMEA"
+    assert stored["ana@x.com"]["city"] == "Lisboa\r\nPortugal"
+    assert stored["bo@x.com"]["job_title"] == 'say "hi"'
+    # The bad row is record 4 but starts on line 5: the quoted newline took a line.
+    assert [r.line for r in report.rejected] == [5]
+    assert report.rejected[0].column == "email"
+
+
+def test_encoding_and_delimiter_can_be_forced(db: Database, now: datetime, tmp_path: Path) -> None:
+    path = write(tmp_path / "c.csv", "email|first_name\nana@x.com|Zoë\n".encode("latin-1"))
+    import_csv(db, path, "contacts", now=now, encoding="latin-1", delimiter="|")
+    assert contacts(db)["ana@x.com"]["first_name"] == "Zoë"
+
+
+def test_wrong_forced_encoding_is_a_clear_refusal(
+    db: Database, now: datetime, tmp_path: Path
+) -> None:
+    path = write(tmp_path / "c.csv", b"email,first_name\nana@x.com,Jo\xe3o\n")
+    with pytest.raises(ImportFileError, match="not UTF-8 text"):
+        import_csv(db, path, "contacts", now=now, encoding="utf-8")
+    assert count(db, Contact) == 0
+
+
+def test_unreadable_and_empty_files(db: Database, now: datetime, tmp_path: Path) -> None:
+    with pytest.raises(ImportFileError, match="cannot read"):
+        import_csv(db, tmp_path / "missing.csv", "contacts", now=now)
+    with pytest.raises(ImportFileError, match="empty"):
+        import_csv(db, write(tmp_path / "e.csv", b"\r\n\r\n"), "contacts", now=now)
+    with pytest.raises(ImportFileError, match="no email column"):
+        import_csv(db, write(tmp_path / "n.csv", b"name\r\nAna\r\n"), "contacts", now=now)
+
+
+# --- mapping ---------------------------------------------------------------------------------
+
+
+def test_guessed_mapping_and_custom_fields(db: Database, now: datetime, tmp_path: Path) -> None:
+    data = (
+        "E-mail;Nome;Sobrenome;Cargo;Empresa;País;Telefone;Cidade;Cor favorita\r\n"
+        "ana@x.com;Ana;Souza;CEO;Acme Ltda;Brasil;+55 11 5555;Recife;azul\r\n"
+    ).encode("cp1252")
+    report = import_csv(db, write(tmp_path / "c.csv", data), "contacts", now=now)
+    assert report.accounts_created == 1
+    assert contacts(db)["ana@x.com"] == {
+        "first_name": "Ana",
+        "last_name": "Souza",
+        "job_title": "CEO",
+        "city": "Recife",
+        "country": "Brasil",
+        "age": None,
+        "phone": "+55 11 5555",
+        "is_customer": False,
+        "account": "Acme Ltda",
+        "custom": {"Cor favorita": "azul"},
+    }
+
+
+def test_accounts_in_portuguese(db: Database, now: datetime, tmp_path: Path) -> None:
+    data = (
+        "Empresa;Site;Setor;Funcionários;Faturamento\r\n"
+        "Acme Ltda;https://www.acme.com.br/;Indústria;1.200;R$ 1.234.567,89\r\n"
+    ).encode("cp1252")
+    import_csv(db, write(tmp_path / "a.csv", data), "accounts", now=now)
+    with db.reading() as session:
+        account = session.scalars(select(Account)).one()
+        assert (account.name, account.domain, account.employees) == (
+            "Acme Ltda",
+            "acme.com.br",
+            1200,
+        )
+        assert account.annual_revenue == pytest.approx(1234567.89)
+        assert account.industry == "Indústria"
+
+
+def test_user_mapping_overrides_guesses(db: Database, now: datetime, tmp_path: Path) -> None:
+    path = write(tmp_path / "c.csv", b"mail,Nome,notes,junk\r\nana@x.com,Ana,VIP,zzz\r\n")
+    import_csv(
+        db,
+        path,
+        "contacts",
+        now=now,
+        mapping={"Nome": "last_name", "notes": "custom.remark", "junk": "-"},
+    )
+    stored = contacts(db)["ana@x.com"]
+    assert stored["last_name"] == "Ana"
+    assert stored["first_name"] is None
+    assert stored["custom"] == {"remark": "VIP"}
+
+
+def test_mapping_an_unknown_column_or_field_refuses_the_file(
+    db: Database, now: datetime, tmp_path: Path
+) -> None:
+    path = write(tmp_path / "c.csv", b"email\r\nana@x.com\r\n")
+    with pytest.raises(ImportFileError, match="no column 'E-mail address'"):
+        import_csv(db, path, "contacts", now=now, mapping={"E-mail address": "email"})
+    with pytest.raises(ImportFileError, match="cannot map column 'email' to 'shoe_size'"):
+        import_csv(db, path, "contacts", now=now, mapping={"email": "shoe_size"})
+    assert count(db, Contact) == 0
+
+
+# --- matching and duplicates -------------------------------------------------------------------
+
+
+def test_existing_contacts_are_updated_not_duplicated(
+    small_desk: Database, now: datetime, tmp_path: Path
+) -> None:
+    before = count(small_desk, Contact)
+    path = write(
+        tmp_path / "c.csv",
+        b"email,first_name,job_title,city\r\n"
+        b"ANA@acme.example,,Chief executive,Olinda\r\n"
+        b"new@x.com,Nina,,\r\n"
+        b"bruno@acme.example,Bruno,Engineer,\r\n",
+    )
+    report = import_csv(small_desk, path, "contacts", now=now)
+    assert (report.created, report.updated, report.unchanged) == (1, 1, 1)
+    assert count(small_desk, Contact) == before + 1
+    ana = contacts(small_desk)["ana@acme.example"]
+    # The empty first_name cell did not blank the stored first name.
+    assert ana["first_name"] == "Ana"
+    assert (ana["job_title"], ana["city"]) == ("Chief executive", "Olinda")
+
+
+def test_blank_overwrites_when_asked(small_desk: Database, now: datetime, tmp_path: Path) -> None:
+    path = write(tmp_path / "c.csv", b"email,first_name,job_title\r\nana@acme.example,Ana,\r\n")
+    import_csv(small_desk, path, "contacts", now=now, blank_overwrites=True)
+    assert contacts(small_desk)["ana@acme.example"]["job_title"] is None
+
+
+def test_duplicate_rows_in_one_file_are_merged(db: Database, now: datetime, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "c.csv",
+        b"email,first_name,last_name,city,colour\r\n"
+        b"ana@x.com,Ana,,Lisboa,blue\r\n"
+        b"bo@x.com,Bo,,,\r\n"
+        b"Ana@X.com,,Souza,Porto,\r\n",
+    )
+    report = import_csv(db, path, "contacts", now=now)
+    assert (report.created, report.merged, report.rows) == (2, 1, 3)
+    ana = contacts(db)["ana@x.com"]
+    assert (ana["first_name"], ana["last_name"], ana["city"]) == ("Ana", "Souza", "Porto")
+    assert ana["custom"] == {"colour": "blue"}
+
+
+def test_duplicates_across_chunks_are_merged_too(
+    db: Database, now: datetime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importing._Importer, "chunk_rows", 2)
+    lines = ["email,city"] + [f"p{i}@x.com,C{i}" for i in range(5)] + ["p0@x.com,Later"]
+    path = write(tmp_path / "c.csv", "\n".join(lines).encode())
+    report = import_csv(db, path, "contacts", now=now)
+    assert (report.created, report.updated, report.merged) == (5, 0, 1)
+    assert contacts(db)["p0@x.com"]["city"] == "Later"
+
+
+def test_configurable_match_fields(small_desk: Database, now: datetime, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "c.csv",
+        b"email,first_name,last_name,city\r\nana.souza@new.example,Ana,Souza,Natal\r\n",
+    )
+    report = import_csv(small_desk, path, "contacts", now=now, match=["first_name,last_name"])
+    assert report.updated == 1
+    stored = contacts(small_desk)
+    assert "ana@acme.example" not in stored
+    assert stored["ana.souza@new.example"]["city"] == "Natal"
+    with pytest.raises(ImportFileError, match="cannot match contacts on shoe_size"):
+        import_csv(small_desk, path, "contacts", now=now, match=["shoe_size"])
+
+
+def test_two_new_records_cannot_share_an_email(db: Database, now: datetime, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "c.csv",
+        b"email,first_name,last_name\r\nann@x.com,Ann,Smith\r\nann@x.com,Ann,Jones\r\n",
+    )
+    report = import_csv(db, path, "contacts", now=now, match=["first_name,last_name"])
+    assert report.created == 1
+    assert [r.lines() for r in report.rejected] == [
+        ["line 3, column email: ann@x.com belongs to another contact"]
+    ]
+
+
+def test_accounts_match_by_domain_then_name(
+    small_desk: Database, now: datetime, tmp_path: Path
+) -> None:
+    before = count(small_desk, Account)
+    path = write(
+        tmp_path / "a.csv",
+        b"name,domain,industry,employees\r\n"
+        b"ACME TOOLS INC,https://www.acme.example/,Tools,130\r\n"
+        b"globex,,Software AG,\r\n"
+        b"Initech,initech-other.example,,\r\n",
+    )
+    report = import_csv(small_desk, path, "accounts", now=now)
+    # Acme by domain (despite the new name), Globex by name; Initech exists but on another
+    # domain, so it is another company.
+    assert (report.updated, report.created) == (2, 1)
+    assert count(small_desk, Account) == before + 1
+    with small_desk.reading() as session:
+        acme = session.scalars(select(Account).where(Account.domain == "acme.example")).one()
+        assert (acme.name, acme.employees, acme.industry) == ("ACME TOOLS INC", 130, "Tools")
+        globex = session.scalars(select(Account).where(Account.domain == "globex.example")).one()
+        assert globex.industry == "Software AG"
+
+
+def test_leads_match_on_contact_and_topic_and_create_contacts(
+    small_desk: Database, now: datetime, tmp_path: Path
+) -> None:
+    leads_before = count(small_desk, Lead)
+    contacts_before = count(small_desk, Contact)
+    path = write(
+        tmp_path / "l.csv",
+        b"email,topic,source,account\r\n"
+        b"ana@acme.example,Pricing webinar,partner,\r\n"
+        b"ana@acme.example,New topic,web,\r\n"
+        b"stranger@new.example,Pricing webinar,ads,Newco\r\n"
+        b",Account-based push,abm,Globex\r\n",
+    )
+    report = import_csv(small_desk, path, "leads", now=now)
+    assert (report.created, report.updated) == (3, 1)
+    assert report.contacts_created == 1
+    assert report.accounts_created == 1
+    assert count(small_desk, Lead) == leads_before + 3
+    assert count(small_desk, Contact) == contacts_before + 1
+    with small_desk.reading() as session:
+        updated = session.scalars(
+            select(Lead)
+            .join(Contact, Contact.id == Lead.contact_id)
+            .where(Contact.email == "ana@acme.example", Lead.topic == "Pricing webinar")
+        ).one()
+        assert updated.source == "partner"
+        account_only = session.scalars(select(Lead).where(Lead.contact_id.is_(None))).one()
+        assert account_only.topic == "Account-based push"
+        stranger = session.scalars(
+            select(Contact).where(Contact.email == "stranger@new.example")
+        ).one()
+        assert stranger.account_id is not None
+
+
+def test_unknown_activity_types_are_created_and_activities_are_not_doubled(
+    small_desk: Database, now: datetime, tmp_path: Path
+) -> None:
+    before = count(small_desk, Activity)
+    path = write(
+        tmp_path / "a.csv",
+        b"email,type,occurred_at,url,campaign\r\n"
+        b"ana@acme.example,Webinar Replay Watched,2026-11-20T10:00:00Z,/replay,Spring\r\n"
+        b"ana@acme.example,email_open,21/11/2026 09:30,,Spring\r\n"
+        b"ana@acme.example,email_open,21/11/2026 09:30,,\r\n",
+    )
+    report = import_csv(small_desk, path, "activities", now=now)
+    assert report.activity_types_created == ["webinar_replay_watched"]
+    assert (report.created, report.merged) == (2, 1)
+    with small_desk.reading() as session:
+        assert session.get(ActivityType, "webinar_replay_watched") is not None
+        replay = session.scalars(
+            select(Activity).where(Activity.type_key == "webinar_replay_watched")
+        ).one()
+        assert replay.occurred_at == datetime(2026, 11, 20, 10, 0)
+        assert replay.properties == {"url": "/replay", "campaign": "Spring"}
+        opened = session.scalars(
+            select(Activity).where(Activity.type_key == "email_open").order_by(Activity.id.desc())
+        ).first()
+        assert opened is not None and opened.occurred_at == local(datetime(2026, 11, 21, 9, 30))
+    again = import_csv(small_desk, path, "activities", now=now)
+    assert (again.created, again.updated, again.skipped) == (0, 0, 3)
+    assert count(small_desk, Activity) == before + 2
+
+
+@pytest.mark.parametrize("bulk", [False, True], ids=["per-lead", "bulk"])
+def test_activities_update_last_activity_and_rescore_the_leads(
+    small_desk: Database,
+    now: datetime,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    bulk: bool,
+) -> None:
+    """Big imports re-score through the bulk path, small ones lead by lead: same result."""
+    monkeypatch.setattr(importing, "BULK_RESCORE_AT", 1 if bulk else 10**9)
+    from leaddesk.services.scoring import save_model
+
+    opens = model(
+        {
+            "name": "Opens",
+            "active": True,
+            "sales_ready_at": 100,
+            "rules": [
+                {
+                    "kind": "activity",
+                    "name": "Opened",
+                    "group": "engagement",
+                    "points": 5,
+                    "activity": "email_open",
+                }
+            ],
+        }
+    )
+    save_model(small_desk, opens, now)
+    with small_desk.reading() as session:
+        lead_id, score = session.execute(
+            select(Lead.id, Lead.score)
+            .join(Contact, Contact.id == Lead.contact_id)
+            .where(Contact.email == "bruno@acme.example")
+        ).one()
+        assert score == 0
+    rows = [
+        f"bruno@acme.example,email_open,{(now - timedelta(hours=h)).isoformat()}Z"
+        for h in range(1, 4)
+    ]
+    path = write(tmp_path / "a.csv", ("email,type,occurred_at\n" + "\n".join(rows)).encode())
+    report = import_csv(small_desk, path, "activities", now=now)
+    assert report.leads_rescored == 1
+    with small_desk.reading() as session:
+        lead = session.get(Lead, lead_id)
+        assert lead is not None
+        assert lead.score == 15
+        assert lead.last_activity_at == now - timedelta(hours=1)
+        history = session.scalars(select(ScoreHistory).where(ScoreHistory.lead_id == lead_id))
+        assert [h.cause for h in history][-1] == "import"
+
+
+# --- bad rows -------------------------------------------------------------------------------
+
+
+def test_every_kind_of_bad_row_is_reported_with_line_and_column(
+    small_desk: Database, now: datetime, tmp_path: Path
+) -> None:
+    contacts_file = write(
+        tmp_path / "c.csv",
+        b"email,first_name,age,is_customer,account\r\n"
+        b",NoEmail,,,\r\n"
+        b"not-an-email,Bad,,,\r\n"
+        b"ok@x.com,Ok,34,yes,Acme Tools\r\n"
+        b"old@x.com,Old,forty,,\r\n"
+        b"who@x.com,Who,,maybe,\r\n"
+        b"lost@x.com,Lost,,,Nowhere Inc\r\n",
+    )
+    report = import_csv(small_desk, contacts_file, "contacts", now=now, create_accounts=False)
+    assert [line for r in report.rejected for line in r.lines()] == [
+        "line 2, column email: an e-mail address is required",
+        "line 3, column email: 'not-an-email' is not a valid e-mail address",
+        "line 5, column age: must be a whole number",
+        "line 6, column is_customer: must be yes or no",
+        "line 7, column account: no account named 'Nowhere Inc'",
+    ]
+    assert report.created == 1
+    accounts_file = write(
+        tmp_path / "a.csv", b"name,employees,domain\r\nNeg,-5,neg.example\r\n,3,\r\nOk,3,\r\n"
+    )
+    report = import_csv(small_desk, accounts_file, "accounts", now=now)
+    assert [line for r in report.rejected for line in r.lines()] == [
+        "line 2, column employees: cannot be negative",
+        "line 3, column name: a company name is required",
+    ]
+    activities_file = write(
+        tmp_path / "x.csv",
+        b"email,type,occurred_at\r\n"
+        b"ana@acme.example,email_open,31/02/2026\r\n"
+        b"nobody@x.com,email_open,2026-01-01\r\n"
+        b"ana@acme.example,,2026-01-01\r\n",
+    )
+    report = import_csv(small_desk, activities_file, "activities", now=now)
+    assert [line for r in report.rejected for line in r.lines()] == [
+        "line 2, column occurred_at: '31/02/2026' is not a valid date read as day/month/year",
+        "line 3, column email: no contact with e-mail nobody@x.com",
+        "line 4, column type: an activity type is required",
+    ]
+
+
+def test_strict_refuses_the_whole_file(small_desk: Database, now: datetime, tmp_path: Path) -> None:
+    before = (count(small_desk, Contact), count(small_desk, Account))
+    path = write(
+        tmp_path / "c.csv",
+        b"email,first_name,account\r\nfine@x.com,Fine,Brand New Co\r\nbad,Bad,\r\n",
+    )
+    with pytest.raises(ImportRefused) as refused:
+        import_csv(small_desk, path, "contacts", now=now, strict=True)
+    assert [r.line for r in refused.value.report.rejected] == [3]
+    assert (count(small_desk, Contact), count(small_desk, Account)) == before
+
+
+def test_rejects_file_can_be_fixed_and_imported(
+    db: Database, now: datetime, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path / "c.csv",
+        b"email;first_name;note\r\nok@x.com;Ok;\r\nbad-mail;=cmd|' /C calc'!A0;x\r\n",
+    )
+    report = import_csv(db, path, "contacts", now=now)
+    rejects = tmp_path / "rejects.csv"
+    assert write_rejects(report, rejects) == 1
+    raw = rejects.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(rejects.read_text(encoding="utf-8-sig").splitlines(), delimiter=";"))
+    assert rows[0] == ["email", "first_name", "note", "reason"]
+    assert rows[1][0] == "bad-mail"
+    assert rows[1][1] == "'=cmd|' /C calc'!A0"  # never a live formula
+    assert "not a valid e-mail address" in rows[1][3]
+    rows[1][0] = "fixed@x.com"
+    fixed = tmp_path / "fixed.csv"
+    with fixed.open("w", encoding="utf-8-sig", newline="") as handle:
+        csv.writer(handle, delimiter=";").writerows(rows)
+    again = import_csv(db, fixed, "contacts", now=now, mapping={"reason": "-"})
+    assert again.created == 1 and not again.rejected
+    assert contacts(db)["fixed@x.com"]["first_name"] == "=cmd|' /C calc'!A0"
+
+
+def test_cancel_leaves_everything_as_it_was(
+    small_desk: Database, now: datetime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importing._Importer, "chunk_rows", 10)
+    monkeypatch.setattr(importing._Activities, "chunk_rows", 10)
+    before = {m: count(small_desk, m) for m in (Contact, Account, Activity, ActivityType)}
+    rows = [f"p{i}@x.com,Company {i}" for i in range(100)]
+    path = write(tmp_path / "c.csv", ("email,account\n" + "\n".join(rows)).encode())
+    calls: list[tuple[int, int]] = []
+
+    def progress(done: int, total: int) -> bool:
+        calls.append((done, total))
+        return len(calls) < 4  # cancel after some chunks were written
+
+    with pytest.raises(ImportCancelled):
+        import_csv(small_desk, path, "contacts", now=now, progress=progress)
+    assert len(calls) == 4 and calls[-1][0] > 0
+    assert {m: count(small_desk, m) for m in before} == before
+
+
+def test_progress_goes_from_zero_to_done(db: Database, now: datetime, tmp_path: Path) -> None:
+    calls: list[int] = []
+    path = write(tmp_path / "c.csv", b"email\na@x.com\n")
+    import_csv(db, path, "contacts", now=now, progress=lambda d, t: calls.append(d) or True)
+    assert calls[0] == 0 and calls[-1] == 1000
+    assert calls == sorted(calls)
+
+
+# --- external scores ---------------------------------------------------------------------------
+
+
+def _external(db: Database) -> dict[tuple[int, str], tuple[float, datetime]]:
+    with db.reading() as session:
+        return {
+            (s.lead_id, s.name): (s.score, s.updated_at)
+            for s in session.scalars(select(ExternalScore))
+        }
+
+
+def test_external_scores(small_desk: Database, now: datetime, tmp_path: Path) -> None:
+    with small_desk.reading() as session:
+        ana_leads = list(
+            session.scalars(
+                select(Lead.id)
+                .join(Contact, Contact.id == Lead.contact_id)
+                .where(Contact.email == "ana@acme.example")
+                .order_by(Lead.id)
+            )
+        )
+        eva_lead = session.scalars(
+            select(Lead.id)
+            .join(Contact, Contact.id == Lead.contact_id)
+            .where(Contact.email == "eva@initech.example")
+        ).one()
+    assert len(ana_leads) == 2
+    path = write(
+        tmp_path / "s.csv",
+        f"email,lead_id,model,score,updated_at\r\n"
+        f"ana@acme.example,,Partner fit,80,2026-11-01T00:00:00Z\r\n"
+        f',{eva_lead},Partner fit,"12,5",2026-11-10T00:00:00Z\r\n'
+        f"ana@acme.example,,Partner fit,99,2026-10-01T00:00:00Z\r\n"
+        f"ghost@x.com,,Partner fit,1,2026-10-01T00:00:00Z\r\n".encode(),
+    )
+    report = import_csv(small_desk, path, "scores", now=now)
+    # One row for Ana scores each of her two open leads; her older row is ignored.
+    assert report.created == 3
+    assert [r.lines() for r in report.rejected] == [
+        ["line 5, column email: no contact with e-mail ghost@x.com"]
+    ]
+    stored = _external(small_desk)
+    assert stored[(ana_leads[0], "Partner fit")] == (80.0, datetime(2026, 11, 1))
+    assert stored[(ana_leads[1], "Partner fit")] == (80.0, datetime(2026, 11, 1))
+    assert stored[(eva_lead, "Partner fit")] == (12.5, datetime(2026, 11, 10))
+    older = write(
+        tmp_path / "older.csv",
+        b"email,model,score,updated_at\r\nana@acme.example,Partner fit,5,2026-01-01\r\n",
+    )
+    report = import_csv(small_desk, older, "scores", now=now)
+    assert (report.created, report.updated, report.unchanged) == (0, 0, 2)
+    assert _external(small_desk)[(ana_leads[0], "Partner fit")][0] == 80.0
+    newer = write(
+        tmp_path / "newer.csv",
+        b"email,model,score,updated_at\r\nana@acme.example,Partner fit,40,2026-11-20T00:00:00Z\r\n",
+    )
+    report = import_csv(small_desk, newer, "scores", now=now)
+    assert report.updated == 2
+    assert _external(small_desk)[(ana_leads[0], "Partner fit")][0] == 40.0
+
+
+def test_external_scores_can_be_used_in_conditions(
+    small_desk: Database, now: datetime, tmp_path: Path
+) -> None:
+    from leaddesk.services.scoring import save_model
+
+    partner = model(
+        {
+            "name": "With partner",
+            "active": True,
+            "sales_ready_at": 100,
+            "rules": [
+                {
+                    "kind": "property",
+                    "name": "Partner likes them",
+                    "group": "fit",
+                    "points": 25,
+                    "when": {
+                        "field": "lead.external_score.Partner fit",
+                        "op": "gte",
+                        "value": 50,
+                    },
+                }
+            ],
+        }
+    )
+    save_model(small_desk, partner, now)
+    path = write(
+        tmp_path / "s.csv",
+        b"email,model,score,updated_at\r\n"
+        b"carla@globex.example,Partner fit,70,2026-11-01T00:00:00Z\r\n"
+        b"diego@globex.example,Partner fit,10,2026-11-01T00:00:00Z\r\n",
+    )
+    report = import_csv(small_desk, path, "scores", now=now)
+    assert report.leads_rescored == 2
+    with small_desk.reading() as session:
+        scores = dict(
+            session.execute(
+                select(Contact.email, Lead.score).join(Contact, Contact.id == Lead.contact_id)
+            ).all()
+        )
+    assert scores["carla@globex.example"] == 25
+    assert scores["diego@globex.example"] == 0
+
+
+# --- the wizard's preview ------------------------------------------------------------------------
+
+
+def test_preview_without_a_database(tmp_path: Path) -> None:
+    data = (
+        "E-mail;Nome;Idade;Data de cadastro;Cor\r\n"
+        "ana@x.com;Ana;34;22/11/2026 14:05;azul\r\n"
+        "bo@x.com;Conceição;abc;03/04/2026 10:00;\r\n"
+    ).encode("cp1252")
+    preview = preview_csv(write(tmp_path / "c.csv", data), "contacts")
+    assert (preview.encoding, preview.encoding_detected) == ("cp1252", True)
+    assert (preview.delimiter, preview.delimiter_label) == (";", "semicolon")
+    assert preview.headers == ["E-mail", "Nome", "Idade", "Data de cadastro", "Cor"]
+    assert preview.rows[0] == ["ana@x.com", "Ana", "34", "22/11/2026 14:05", "azul"]
+    assert preview.row_lines == [2, 3]
+    by_header = {c.header: c for c in preview.columns}
+    assert by_header["E-mail"].field == "email" and by_header["E-mail"].guessed
+    assert by_header["Cor"].field is None and by_header["Cor"].custom == "Cor"
+    assert "email" in preview.target_fields
+    assert preview.missing_required == []
+    assert preview.problems == {3: [importing.Problem("Idade", "must be a whole number")]}
+    assert preview.total_rows is None
+
+
+def test_preview_reports_the_date_reading(tmp_path: Path) -> None:
+    path = write(tmp_path / "a.csv", b"email,type,occurred_at\r\na@x.com,call,11/22/2026 14:05\r\n")
+    preview = preview_csv(path, "activities")
+    assert "month first" in preview.date_interpretation
+    forced = preview_csv(path, "activities", date_order=fmt.DateOrder.DAY_FIRST)
+    assert "day first" in forced.date_interpretation
+    assert forced.problems[2][0].column == "occurred_at"
+
+
+def test_preview_with_a_database_counts_without_writing(
+    small_desk: Database, now: datetime, tmp_path: Path
+) -> None:
+    before = count(small_desk, Contact)
+    path = write(
+        tmp_path / "c.csv",
+        b"email,first_name,city\r\n"
+        b"ana@acme.example,Ana,Olinda\r\n"
+        b"bruno@acme.example,Bruno,\r\n"
+        b"new@x.com,New,\r\n"
+        b"bad,Bad,\r\n",
+    )
+    preview = preview_csv(path, "contacts", db=small_desk, now=now, mapping={"city": "city"})
+    assert (preview.total_rows, preview.rows_ok, preview.rows_with_problems) == (4, 3, 1)
+    assert (preview.to_create, preview.to_update, preview.unchanged) == (1, 1, 1)
+    assert preview.columns[2].guessed is False
+    assert 5 in preview.problems
+    assert count(small_desk, Contact) == before
+    assert contacts(small_desk)["ana@acme.example"]["city"] is None
+
+
+# --- atomicity under a kill ------------------------------------------------------------------
+
+
+def test_killing_an_import_midway_leaves_the_desk_as_it_was(
+    db: Database, db_url: str, now: datetime, tmp_path: Path
+) -> None:
+    people = [f"p{i}@kill.example" for i in range(200)]
+    contacts_file = write(tmp_path / "c.csv", ("email\n" + "\n".join(people)).encode())
+    import_csv(db, contacts_file, "contacts", now=now)
+    big = tmp_path / "a.csv"
+    start = datetime(2026, 1, 1)
+    with big.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["email", "type", "occurred_at", "url"])
+        for i in range(200_000):
+            when = start + timedelta(seconds=37 * i)
+            writer.writerow([people[i % 200], "page_visit", when.isoformat() + "Z", f"/p/{i}"])
+    before = {m.__tablename__: count(db, m) for m in (Contact, Activity, Lead, ActivityType)}
+    db.dispose()
+    path = Path(db_url.removeprefix("sqlite:///"))
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    env.pop("LEADDESK_DB", None)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "leaddesk",
+            "--db",
+            str(path),
+            "--now",
+            now.isoformat(),
+            "import",
+            "activities",
+            str(big),
+            "--progress",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    killed_at = None
+    deadline = time.monotonic() + 60
+    for line in process.stderr:
+        # Past the first chunks: rows are being written inside the open transaction.
+        if line.startswith("progress ") and int(line.split()[1].split("/")[0]) >= 150:
+            killed_at = line.strip()
+            process.send_signal(signal.SIGKILL)
+            break
+        assert time.monotonic() < deadline, "the import never got going"
+    process.wait(timeout=30)
+    process.stderr.close()
+    assert killed_at is not None, "the import finished before it could be killed"
+    assert process.returncode == -signal.SIGKILL
+    connection = sqlite3.connect(path)
+    try:
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        after = {
+            table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in before
+        }
+    finally:
+        connection.close()
+    assert after == before
+
+
+def test_temp_tables_do_not_outlive_the_import(db: Database, now: datetime, tmp_path: Path) -> None:
+    import_csv(db, write(tmp_path / "c.csv", b"email\na@x.com\n"), "contacts", now=now)
+    with db.reading() as session:
+        names = {r[0] for r in session.execute(text("SELECT name FROM sqlite_temp_master"))}
+    assert not {n for n in names if n.startswith("_leaddesk_import")}
+
+
+def test_properties_keep_their_stored_type_on_reimport(
+    small_desk: Database, now: datetime, tmp_path: Path
+) -> None:
+    from leaddesk.services.activities import log_activity
+
+    log_activity(
+        small_desk,
+        email="eva@initech.example",
+        type_key="purchase",
+        occurred_at=datetime(2026, 11, 1, 10),
+        now=now,
+        properties={"amount": 1200, "recurring": True},
+    )
+    path = write(
+        tmp_path / "a.csv",
+        b"email,type,occurred_at,amount,recurring\r\n"
+        b"eva@initech.example,purchase,2026-11-01T10:00:00Z,1200,true\r\n",
+    )
+    report = import_csv(small_desk, path, "activities", now=now)
+    assert (report.created, report.updated, report.unchanged) == (0, 0, 1)
+    with small_desk.reading() as session:
+        stored = session.scalars(select(Activity).where(Activity.type_key == "purchase")).one()
+        assert (
+            json.dumps(stored.properties, sort_keys=True) == '{"amount": 1200, "recurring": true}'
+        )
+    records.get_contact(small_desk, 1)  # the desk is still readable
