@@ -443,3 +443,24 @@ def what_if(
         for _, lead_id, old in picked
     )
     return WhatIf(total, up, down, same, newly, fell, sample)
+
+
+@dataclass(frozen=True)
+class ExternalScoreRow:
+    name: str
+    score: float
+    updated_at: datetime
+
+
+def external_scores(db: Database, lead_id: int) -> list[ExternalScoreRow]:
+    """Scores other tools computed for the lead (imported from CSV), shown beside the
+    rule-based ones."""
+    from leaddesk.store.models import ExternalScore
+
+    with db.reading() as session:
+        rows = session.scalars(
+            select(ExternalScore)
+            .where(ExternalScore.lead_id == lead_id)
+            .order_by(ExternalScore.name)
+        )
+        return [ExternalScoreRow(r.name, r.score, r.updated_at) for r in rows]
