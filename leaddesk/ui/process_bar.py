@@ -128,6 +128,13 @@ def refusal(actor: Actor | None, action: str) -> str | None:
     )
 
 
+# The checkbox that marks each telemarketing stage as really passed through.
+_ROLE_FLAG = {
+    "telemarketing_ready": "telemarketing_ready",
+    "telemarketing_accepted": "accepted_telemarketing",
+}
+
+
 @dataclass(frozen=True)
 class NextStep:
     """What *Next stage* does for a lead: tick ``flag``, or move to ``stage``."""
@@ -201,6 +208,7 @@ class StageChevrons(QWidget):
         self.active: str | None = None
         self.shown: str | None = None
         self.status = "open"
+        self.flags: dict[str, bool] = {}
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setMouseTracking(True)
@@ -210,12 +218,18 @@ class StageChevrons(QWidget):
         self._font = small
 
     def set_state(
-        self, stages: Sequence[StageSpec], active: str, shown: str | None, status: str
+        self,
+        stages: Sequence[StageSpec],
+        active: str,
+        shown: str | None,
+        status: str,
+        flags: Mapping[str, bool] | None = None,
     ) -> None:
         self.stages = list(stages)
         self.active = active
         self.shown = shown
         self.status = status
+        self.flags = dict(flags or {})
         self.setToolTip("")
         self.updateGeometry()
         self._fit_height()
@@ -268,9 +282,15 @@ class StageChevrons(QWidget):
         return keys.index(key) if key in keys else -1
 
     def _done(self, stage: StageSpec) -> bool:
+        """A stage behind the lead is done, except a telemarketing stage the lead skipped
+        (sales-ready by score goes straight to sales acceptance): its checkbox was never
+        ticked, and a tick mark there would tell the manager a call was made."""
         if self.status == "won":
             return True
-        return self._position(stage.key) < self._position(self.active)
+        if self._position(stage.key) >= self._position(self.active):
+            return False
+        flag = _ROLE_FLAG.get(stage.role or "")
+        return flag is None or self.flags.get(flag, True)
 
     def _segment(self, index: int) -> QPolygonF:
         count = max(1, len(self.stages))
@@ -740,7 +760,7 @@ class ProcessPanel(QWidget):
         if view is None:
             return
         kept = {k: e.value() for k, e in self.editors.items() if e.changed()} if keep_edits else {}
-        self.chevrons.set_state(view.stages, view.stage, self.shown_stage, view.status)
+        self.chevrons.set_state(view.stages, view.stage, self.shown_stage, view.status, view.flags)
         self._fill_status(view)
         stage = next((s for s in view.stages if s.key == self.shown_stage), None)
         if stage is None:

@@ -400,3 +400,21 @@ def test_time_passing_is_rescored_in_the_background(
     assert again is not None
     qtbot.waitUntil(lambda: not again.running, timeout=10_000)
     assert again.result is False  # done today already
+
+
+def test_skipped_telemarketing_stages_are_not_shown_as_done(qtbot: QtBot) -> None:
+    from leaddesk.domain.process import DEFAULT_STAGES
+
+    chevrons = StageChevrons()
+    qtbot.addWidget(chevrons)
+    by_key = {s.key: s for s in DEFAULT_STAGES}
+    by_score = {"telemarketing_ready": False, "accepted_telemarketing": False}
+    chevrons.set_state(DEFAULT_STAGES, "sales_acceptance", None, "open", by_score)
+    assert chevrons._done(by_key["automated_qualification"])
+    assert not chevrons._done(by_key["telemarketing_acceptance"])
+    assert not chevrons._done(by_key["telemarketing_qualification"])
+    called = {"telemarketing_ready": True, "accepted_telemarketing": True}
+    chevrons.set_state(DEFAULT_STAGES, "sales_acceptance", None, "open", called)
+    assert chevrons._done(by_key["telemarketing_acceptance"])
+    assert chevrons._done(by_key["telemarketing_qualification"])
+    assert not chevrons._done(by_key["sales_acceptance"])
