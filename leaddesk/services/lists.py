@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, case, func, literal, or_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from leaddesk.domain.search_text import search_words
@@ -71,6 +71,9 @@ class LeadRow:
 
 _LeadAccount = aliased(Account)
 
+# A column or expression to ORDER BY.
+SortColumn = ColumnElement[Any] | InstrumentedAttribute[Any]
+
 
 def _lead_base(columns: Sequence[Any], joins: bool = True) -> Select[Any]:
     if not joins:
@@ -94,7 +97,7 @@ def _search_words(text: str) -> list[str]:
     return [w for w in text.strip().lower().split() if w]
 
 
-def _lead_sort_column(key: str, db: Database | None = None) -> ColumnElement[Any]:
+def _lead_sort_column(key: str, db: Database | None = None) -> SortColumn:
     """A plain indexed column wherever possible: expressions force SQLite to compute a key
     for all 100,000 rows before sorting them."""
     if key == "name":
@@ -119,7 +122,7 @@ def _lead_sort_column(key: str, db: Database | None = None) -> ColumnElement[Any
     raise ValueError(f"cannot sort leads by {key!r}")
 
 
-def _small_table(db: Database | None, query: Select[Any]) -> dict[Any, Any]:
+def _small_table(db: Database | None, query: Any) -> dict[Any, Any]:
     if db is None:
         return {}
     with db.engine.connect() as conn:
@@ -340,7 +343,7 @@ class ContactRow:
     account_id: int | None
 
 
-def _contact_sort_column(key: str) -> ColumnElement[Any]:
+def _contact_sort_column(key: str) -> SortColumn:
     if key == "name":
         full = func.trim(
             func.coalesce(Contact.first_name, "")
@@ -440,7 +443,7 @@ class AccountRow:
     contacts: int
 
 
-def _account_sort_column(key: str) -> ColumnElement[Any]:
+def _account_sort_column(key: str) -> SortColumn:
     if key in ("name", "domain", "industry", "country"):
         return func.lower(func.coalesce(getattr(Account, key), ""))
     if key == "employees":

@@ -12,9 +12,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from leaddesk.domain.scoring import ActivityFact, LeadFacts, ScoringModel, score_models, stars
@@ -413,9 +413,10 @@ def refresh_lead_labels(session: Session, lead_ids: Iterable[int] | None = None)
                 }
             )
         if updates:
+            table = cast(Table, Lead.__table__)
             session.execute(
-                update(Lead.__table__)
-                .where(Lead.__table__.c.id == bindparam("b_id"))
+                update(table)
+                .where(table.c.id == bindparam("b_id"))
                 .values(
                     sort_name=bindparam("sort_name"),
                     sort_company=bindparam("sort_company"),

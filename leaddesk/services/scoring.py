@@ -108,9 +108,10 @@ def _rescore_everything(
     ids = list(session.scalars(select(Lead.id).order_by(Lead.id)))
     total = len(ids)
     if not active_ids:
-        changed = session.execute(
+        result = session.execute(
             update(Lead).where((Lead.score != 0) | (Lead.stars != 0)).values(score=0, stars=0)
-        ).rowcount
+        )
+        changed = int(getattr(result, "rowcount", 0) or 0)
     else:
         from leaddesk.services.bulk_rescore import bulk_rescore
 
