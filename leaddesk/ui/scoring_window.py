@@ -20,8 +20,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtWidgets import QFileDialog, QInputDialog  # TODO(qt.py)
-
 from leaddesk.domain.conditions import describe
 from leaddesk.domain.scoring import ACTIVITY, INACTIVITY, PROPERTY, Rule, ScoringModel
 from leaddesk.domain.scoring_file import (
@@ -43,11 +41,13 @@ from leaddesk.ui.qt import (
     QAbstractItemView,
     QCheckBox,
     QCloseEvent,
+    QFileDialog,
     QFont,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QKeySequence,
     QLabel,
     QLineEdit,
