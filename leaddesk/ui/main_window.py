@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from leaddesk import __version__
@@ -31,6 +32,7 @@ from leaddesk.services.process import (
 )
 from leaddesk.services.scoring import has_models, install_starter_models, rescore_if_due
 from leaddesk.store.database import Database, sqlite_file
+from leaddesk.ui import import_wizard as wizard_module
 from leaddesk.ui.assign_dialog import AssignDialog
 from leaddesk.ui.clock import Clock, utc_now
 from leaddesk.ui.demo_loading import DemoDataDialog, DemoLoader
@@ -43,6 +45,8 @@ from leaddesk.ui.qt import (
     QAction,
     QByteArray,
     QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
     QFont,
     QHBoxLayout,
     QHeaderView,
@@ -86,6 +90,8 @@ DEFAULT_SPLIT = (174, 596, 510)  # queues, list, lead
 # Time passing moves scores (expiry, decay): checked hourly, done when a day has passed.
 RESCORE_CHECK_MS = 60 * 60 * 1000
 STARTER_DECLINED_KEY = "scoring/starter_models_declined"
+FOLDER_KEY = "files/folder"
+IMPORT_TIP = "Import accounts, contacts, leads, activities or external scores from a CSV file"
 CHIP_STYLE = (
     "QToolButton { border: 1px solid palette(highlight); border-radius: 10px;"
     " padding: 2px 10px; background: palette(alternate-base); }"
@@ -210,6 +216,8 @@ class MainWindow(QMainWindow):
         self.starter_job: Job[Any] | None = None
         self.scoring_window: Any = None
         self.process_editor: Any = None
+        self.import_wizard: Any = None
+        self.export_dialog: Any = None
 
         self.leads_model = LeadTableModel(db, clock, self)
         self.contacts_model = ContactTableModel(db, clock, self)
@@ -244,6 +252,7 @@ class MainWindow(QMainWindow):
         )
         self.detail.assign_requested.connect(self.assign_lead_on_screen)
 
+        self.setAcceptDrops(True)
         self._restore_settings()
         self._apply_queue(self._queue, initial=True)
         self.current_tab.model.ensure_loaded()
@@ -404,6 +413,7 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
+        file_menu.setToolTipsVisible(True)
         self.switch_user_action = self._action(
             "S&witch user…",
             self.switch_user,
@@ -411,6 +421,16 @@ class MainWindow(QMainWindow):
             tip="Choose who is working at this desk",
         )
         file_menu.addAction(self.switch_user_action)
+        file_menu.addSeparator()
+        self.import_action = self._action("&Import…", self.open_import, "Ctrl+I", tip=IMPORT_TIP)
+        self.export_action = self._action(
+            "&Export…",
+            self.open_export,
+            "Ctrl+E",
+            tip="Write the current list, or everything, to a CSV file",
+        )
+        file_menu.addAction(self.import_action)
+        file_menu.addAction(self.export_action)
         file_menu.addSeparator()
         self.demo_action = self._action(
             "Load &demo data…",
@@ -544,6 +564,7 @@ class MainWindow(QMainWindow):
             "edit_process",
             "Stages, their fields, disqualification reasons and rules",
         )
+        self._permit(self.import_action, "import", IMPORT_TIP)
 
     def _permit(self, action: QAction, right: str, tip: str) -> None:
         why = refusal(self._actor, right)
@@ -1164,6 +1185,140 @@ class MainWindow(QMainWindow):
             f"<p>Database: <code>{_display_location(self._db.url)}</code></p>",
         )
 
+    # --- import and export ------------------------------------------------------------------
+
+    def _folder(self) -> str:
+        return str(self._settings.value(FOLDER_KEY, "") or "")
+
+    def _remember_folder(self, path: str) -> None:
+        self._settings.setValue(FOLDER_KEY, str(Path(path).parent))
+
+    def open_import(self, path: str | None = None) -> Any:
+        """*File → Import…* (admins and marketers): the import wizard, non-blocking. A
+        ``path`` (a file dropped on the window) is preselected."""
+        if self._actor is None or not allowed(self._actor.role, "import"):
+            QMessageBox.warning(self, "Import", refusal(self._actor, "import") or "Not allowed")
+            return None
+        wizard = self.import_wizard
+        if wizard is not None and wizard.isVisible():
+            if path and wizard.currentId() == wizard.FILE_PAGE:
+                wizard.file_page.set_path(path)
+            wizard.raise_()
+            wizard.activateWindow()
+            return wizard
+        default = self.current_tab.key
+        record_type = wizard_module.guess_record_type(path, default) if path else default
+        wizard = wizard_module.ImportWizard(
+            self._db,
+            clock=self._clock,
+            user_id=self._actor.id,
+            path=path,
+            record_type=record_type,
+            last_folder=self._folder(),
+            parent=self,
+        )
+        wizard.imported.connect(self._after_import)
+        wizard.finished.connect(lambda _r: self._import_closed(wizard))
+        self.import_wizard = wizard
+        wizard.open()
+        return wizard
+
+    def _import_closed(self, wizard: Any) -> None:
+        if wizard.path:
+            self._remember_folder(wizard.path)
+        if self.import_wizard is wizard:
+            self.import_wizard = None
+        if not wizard.busy:
+            wizard.deleteLater()
+
+    def _after_import(self, report: Any) -> None:
+        """The desk changed under every list: read them, the counts and the lead again."""
+        self.refresh()
+        self._update_actions()
+        self.statusBar().showMessage(
+            f"Imported {Path(report.path).name}: {report.summary()}.", 8000
+        )
+
+    def current_lists(self) -> dict[str, Any]:
+        """Each list as shown (query, description, rows), for *Export → the current list*."""
+        from leaddesk.ui.export_dialog import CurrentList
+
+        if self._search_timer.isActive():
+            self._search_timer.stop()
+            self._apply_search()
+        out: dict[str, Any] = {}
+        for tab in self.list_tabs:
+            model = tab.model
+            parts = []
+            if tab.key == "leads":
+                parts.append(QUEUE_LABELS[self._queue])
+                if self._lead_filter:
+                    parts.append(self._lead_filter)
+            else:
+                parts.append(f"All {tab.key}")
+            if model.query.search:
+                parts.append(f"matching “{model.query.search}”")
+            column = model.columns[model.sort_column()]
+            order = "descending" if model.query.descending else "ascending"
+            parts.append(f"sorted by {column.title}, {order}")
+            out[tab.key] = CurrentList(
+                model.query, " · ".join(parts), model.rowCount() if model.is_loaded else None
+            )
+        return out
+
+    def open_export(self) -> Any:
+        """*File → Export…*: the current list as shown, or everything, to CSV."""
+        from leaddesk.ui.export_dialog import ExportDialog
+
+        if self.export_dialog is not None and self.export_dialog.isVisible():
+            self.export_dialog.raise_()
+            return self.export_dialog
+        dialog = ExportDialog(
+            self._db,
+            lists=self.current_lists(),
+            record_type=self.current_tab.key,
+            folder=self._folder(),
+            today=self._clock().date(),
+            parent=self,
+        )
+        dialog.exported.connect(self._exported)
+        dialog.finished.connect(lambda _r: setattr(self, "export_dialog", None))
+        self.export_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _exported(self, count: int, path: str, record_type: str) -> None:
+        self._remember_folder(path)
+        noun = "external scores" if record_type == "scores" else record_type
+        self.statusBar().showMessage(f"Exported {format_count(count)} {noun} to {path}.", 8000)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        """Files dropped on the window are imported; the drop says why when it cannot be."""
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        urls = event.mimeData().urls()
+        problem = None
+        if len(urls) != 1:
+            problem = "Drop one file at a time: LeadDesk imports one CSV file at a time."
+        elif not urls[0].isLocalFile():
+            problem = f"{urls[0].toString()} is not a file on this computer."
+        else:
+            path = Path(urls[0].toLocalFile())
+            if path.suffix.lower() not in wizard_module.IMPORT_SUFFIXES:
+                problem = f"{path.name} is not a CSV file; LeadDesk imports .csv and .txt files."
+            elif not path.is_file():
+                problem = f"{path.name} is not a file LeadDesk can read."
+        if problem is not None:
+            event.ignore()
+            QMessageBox.warning(self, "Import", problem)
+            return
+        event.acceptProposedAction()
+        self.open_import(str(path))
+
     # --- demo data --------------------------------------------------------------------------
 
     def offer_demo_data(self) -> DemoDataDialog:
@@ -1259,6 +1414,12 @@ class MainWindow(QMainWindow):
             if job is not None and job.running:
                 job.cancel()
                 job.wait()
+        if self.import_wizard is not None:
+            self.import_wizard.stop()
+        export_job = self.export_dialog.job if self.export_dialog is not None else None
+        if export_job is not None and export_job.running:
+            export_job.cancel()
+            export_job.wait()
         if self.scoring_window is not None:
             self.scoring_window.close()
         self.save_settings()

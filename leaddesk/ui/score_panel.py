@@ -18,9 +18,22 @@ from typing import Any
 from leaddesk.domain.scoring import ACTIVITY, INACTIVITY, Contribution, ScoreResult
 from leaddesk.services.activities import list_activity_types
 from leaddesk.services.errors import ServiceError
-from leaddesk.services.scoring import HistoryPoint, explain, score_history
+from leaddesk.services.scoring import (
+    ExternalScoreRow,
+    HistoryPoint,
+    explain,
+    external_scores,
+    score_history,
+)
 from leaddesk.store.database import Database
-from leaddesk.ui.display import ERROR_COLOUR, format_date, format_time, stars_text, to_local
+from leaddesk.ui.display import (
+    ERROR_COLOUR,
+    format_amount,
+    format_date,
+    format_time,
+    stars_text,
+    to_local,
+)
 from leaddesk.ui.qt import (
     QFont,
     QFrame,
@@ -55,6 +68,47 @@ HISTORY_TITLE = (
 
 def _short(name: str, limit: int = LEGEND_NAME_CHARS) -> str:
     return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def external_text(row: ExternalScoreRow) -> str:
+    """ "Partner score 72 · external, updated 3 Nov 2026": the number and its age, and
+    that LeadDesk's rules did not compute it."""
+    return (
+        f"{row.name} {format_amount(row.score)} · external, updated {format_date(row.updated_at)}"
+    )
+
+
+class _ExternalScores(QFrame):
+    """Scores other tools computed (imported from CSV), under the model cards: plain
+    lines, not cards, so they never read as one of the desk's own models."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("externalScores")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.title = QLabel("<b>External scores</b>")
+        self.title.setToolTip(
+            "Imported from other tools; rules can use them as lead.external_score.NAME"
+        )
+        self.lines: list[QLabel] = []
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(8, 4, 8, 4)
+        self._layout.setSpacing(2)
+        self._layout.addWidget(self.title)
+
+    def set_rows(self, rows: Sequence[ExternalScoreRow]) -> None:
+        for label in self.lines:
+            self._layout.removeWidget(label)
+            label.hide()
+            label.setParent(None)
+            label.deleteLater()
+        self.lines = []
+        for row in rows:
+            label = QLabel(external_text(row))
+            label.setToolTip(f"{row.name}: {row.score:g}, as of {format_time(row.updated_at)}")
+            self._layout.addWidget(label)
+            self.lines.append(label)
+        self.setVisible(bool(rows))
 
 
 class _ModelCard(QFrame):
@@ -148,6 +202,8 @@ class ScorePanel(QWidget):
         self.message_label.hide()
         self.cards_layout = QVBoxLayout()
         self.cards_layout.setSpacing(4)
+        self.external: list[ExternalScoreRow] = []
+        self.external_box = _ExternalScores()
 
         self.tree = QTreeWidget()
         self.tree.setColumnCount(3)
@@ -177,6 +233,7 @@ class ScorePanel(QWidget):
         layout.setSpacing(6)
         layout.addWidget(self.message_label)
         layout.addLayout(self.cards_layout)
+        layout.addWidget(self.external_box)
         layout.addWidget(self.tree, 1)
         layout.addWidget(self.history_title)
         layout.addWidget(self.history_label)
@@ -188,6 +245,8 @@ class ScorePanel(QWidget):
     def clear(self) -> None:
         self.results = []
         self.history = []
+        self.external = []
+        self.external_box.set_rows([])
         for card in self._cards:
             self.cards_layout.removeWidget(card)
             # Hidden and detached at once: deletion waits for the event loop, and until
@@ -211,10 +270,13 @@ class ScorePanel(QWidget):
             results = explain(db, lead_id, now)
             history = score_history(db, lead_id)
             type_labels = {row.key: row.label for row in list_activity_types(db)}
+            external = external_scores(db, lead_id)
         except ServiceError as error:
             self._message(str(error), error=True)
             return
         self.results = results
+        self.external = external
+        self.external_box.set_rows(external)
         if not results:
             self._message(
                 "No scoring model is active, so this lead has no score. Open the scoring "
@@ -237,6 +299,10 @@ class ScorePanel(QWidget):
         self._show_history(now)
 
     # ----------------------------------------------------------------- pieces
+
+    def external_texts(self) -> list[str]:
+        """The external scores as shown, one line each (empty when there are none)."""
+        return [label.text() for label in self.external_box.lines]
 
     def message_text(self) -> str:
         return self.message_label.text() if self.message_label.isVisible() else ""
