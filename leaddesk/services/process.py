@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from leaddesk.domain import process as proc
@@ -631,6 +631,131 @@ def mark_before_scoring(session: Session, lead_ids: Sequence[int] | None) -> Sco
     return ScoringMark(unscored, int(last))
 
 
+def _first_scored(session: Session, unscored: frozenset[int]) -> set[int]:
+    """Of the leads that were unscored in the inquiry stage before the re-score, those
+    the re-score scored (a lead with neither contact nor account cannot be)."""
+    if not unscored:
+        return set()
+    scorable = Lead.scored_at.is_not(None) & (
+        (Lead.contact_id.is_not(None)) | (Lead.account_id.is_not(None))
+    )
+    if len(unscored) <= 500:
+        return set(session.scalars(select(Lead.id).where(Lead.id.in_(unscored), scorable)))
+    return set(session.scalars(select(Lead.id).where(scorable))) & unscored
+
+
+def _states(session: Session, lead_ids: Sequence[int]) -> dict[int, LeadState]:
+    """Process states of many leads in a few statements (the first scoring of a
+    100,000-lead desk moves every lead)."""
+    out: dict[int, LeadState] = {}
+    for start in range(0, len(lead_ids), 5000):
+        chunk = list(lead_ids[start : start + 5000])
+        rows = session.execute(
+            select(
+                Lead.id,
+                Lead.stage,
+                Lead.status,
+                Lead.telemarketing_ready,
+                Lead.accepted_telemarketing,
+                Lead.sales_ready,
+                Lead.sales_accepted,
+                Lead.owner_id,
+                User.role,
+                Lead.tags,
+            )
+            .outerjoin(User, User.id == Lead.owner_id)
+            .where(Lead.id.in_(chunk))
+        )
+        for lead_id, stage, status, tr, at, sr, sa, owner, role, tags in rows:
+            out[lead_id] = LeadState(
+                stage=stage,
+                status=status,
+                telemarketing_ready=tr,
+                accepted_telemarketing=at,
+                sales_ready=sr,
+                sales_accepted=sa,
+                owner_id=owner,
+                owner_role=role,
+                tags=tuple(str(t) for t in tags or []),
+            )
+    return out
+
+
+def write_outcomes(
+    session: Session,
+    outcomes: Sequence[tuple[int, Outcome]],
+    *,
+    actor_id: int | None,
+    automatic: bool,
+    now: datetime,
+) -> None:
+    """``write_outcome`` for many leads: one UPDATE and one INSERT of audit entries, each
+    executed for all rows at once."""
+    outcomes = [(lead_id, o) for lead_id, o in outcomes if o.changes]
+    if not outcomes:
+        return
+    session.flush()
+    table = cast(Table, Lead.__table__)
+    rows = []
+    events = []
+    for lead_id, outcome in outcomes:
+        state = outcome.state
+        reason = next((c.reason for c in reversed(outcome.changes) if c.kind == "status"), None)
+        status_changed = any(c.kind == "status" for c in outcome.changes)
+        rows.append(
+            {
+                "b_id": lead_id,
+                "stage": state.stage,
+                "status": state.status,
+                "telemarketing_ready": state.telemarketing_ready,
+                "accepted_telemarketing": state.accepted_telemarketing,
+                "sales_ready": state.sales_ready,
+                "sales_accepted": state.sales_accepted,
+                "owner_id": state.owner_id,
+                "tags": list(state.tags),
+                "updated_at": now,
+                "b_status_changed": status_changed,
+                "b_reason": reason if state.status != "open" else None,
+            }
+        )
+        for change in outcome.changes:
+            events.append(
+                {
+                    "lead_id": lead_id,
+                    "at": now,
+                    "user_id": actor_id,
+                    "kind": change.kind,
+                    "from_value": change.from_value,
+                    "to_value": change.to_value,
+                    "automatic": automatic,
+                    "reason": change.reason,
+                }
+            )
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(
+            stage=bindparam("stage"),
+            status=bindparam("status"),
+            telemarketing_ready=bindparam("telemarketing_ready"),
+            accepted_telemarketing=bindparam("accepted_telemarketing"),
+            sales_ready=bindparam("sales_ready"),
+            sales_accepted=bindparam("sales_accepted"),
+            owner_id=bindparam("owner_id"),
+            tags=bindparam("tags"),
+            updated_at=bindparam("updated_at"),
+            status_reason=case(
+                (bindparam("b_status_changed"), bindparam("b_reason")),
+                else_=table.c.status_reason,
+            ),
+        ),
+        rows,
+    )
+    session.execute(insert(LeadEvent), events)
+    # ORM objects loaded earlier in this session would now be stale.
+    session.expire_all()
+
+
 def apply_after_scoring(
     session: Session,
     mark_: ScoringMark,
@@ -667,31 +792,23 @@ def apply_after_scoring(
         if proc.crossed(old, new, threshold):
             assert threshold is not None
             crossings.setdefault(lead_id, []).append(proc.Crossing(name, old, new, threshold, tag))
-    first = {
-        lead_id
-        for lead_id in mark_.unscored
-        if session.scalar(
-            select(Lead.id).where(
-                Lead.id == lead_id,
-                Lead.scored_at.is_not(None),
-                (Lead.contact_id.is_not(None)) | (Lead.account_id.is_not(None)),
-            )
-        )
-    }
+    first = _first_scored(session, mark_.unscored)
     todo = sorted(first | set(crossings))
     changed = 0
     if todo:
         stages_ = load_stages(session)
-        for lead in session.scalars(select(Lead).where(Lead.id.in_(todo))):
+        outcomes = []
+        for lead_id, state in _states(session, todo).items():
             outcome = proc.after_scoring(
-                lead_state(session, lead),
+                state,
                 stages_,
-                first_scored=lead.id in first,
-                crossings=crossings.get(lead.id, ()),
+                first_scored=lead_id in first,
+                crossings=crossings.get(lead_id, ()),
             )
             if outcome.changes:
-                changed += 1
-                write_outcome(session, lead, outcome, actor_id=None, automatic=True, now=now)
+                outcomes.append((lead_id, outcome))
+        write_outcomes(session, outcomes, actor_id=None, automatic=True, now=now)
+        changed += len(outcomes)
     if facts:
         changed += apply_disqualification_rules(session, facts, now)
     return changed
@@ -715,20 +832,21 @@ def apply_disqualification_rules(
             )
         )
     )
-    changed = 0
+    hits: dict[int, str] = {}
     for item in facts:
         if item.lead_id not in open_ids or item.lead_id in reopened:
             continue
         if not (item.has_contact or item.has_account):
             continue
         rule = next((r for r in rules if r.matches(item, now)), None)
-        if rule is None:
-            continue
-        lead = _lead(session, item.lead_id)
-        outcome = proc.set_status(lead_state(session, lead), "disqualified", rule.name)
-        write_outcome(session, lead, outcome, actor_id=None, automatic=True, now=now)
-        changed += 1
-    return changed
+        if rule is not None:
+            hits[item.lead_id] = rule.name
+    outcomes = [
+        (lead_id, proc.set_status(state, "disqualified", hits[lead_id]))
+        for lead_id, state in _states(session, sorted(hits)).items()
+    ]
+    write_outcomes(session, outcomes, actor_id=None, automatic=True, now=now)
+    return len(outcomes)
 
 
 def has_active_rules(session: Session) -> bool:
