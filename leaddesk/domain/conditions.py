@@ -515,6 +515,27 @@ def _format_value(value: object, quoted: bool) -> str:
     return str(value)
 
 
+_FLAG_WORDS = {
+    "is_employee": "an employee",
+    "is_customer": "a customer",
+}
+
+
+def _flag_words(cond: Leaf) -> str | None:
+    """Yes/no fields read as sentences: "is a customer", "is not an employee", "is
+    subscribed to e-mail" rather than "is customer is true"."""
+    if cond.op not in ("eq", "ne") or not isinstance(cond.value, bool):
+        return None
+    prefix, _, name = cond.field.rpartition(".")
+    positive = cond.value if cond.op == "eq" else not cond.value
+    owner = "" if prefix in ("", "contact") else f"{prefix} "
+    if name in _FLAG_WORDS:
+        return f"{owner}is {'' if positive else 'not '}{_FLAG_WORDS[name]}"
+    if name == "email_subscribed":
+        return f"{owner}is {'' if positive else 'not '}subscribed to e-mail"
+    return None
+
+
 def describe(cond: Condition) -> str:
     """Readable words for ``cond``, as shown in the rule table and in explanations."""
     if isinstance(cond, AllOf):
@@ -530,6 +551,9 @@ def describe(cond: Condition) -> str:
     spec = OPERATORS[cond.op]
     subject = field_label(cond.field)
     value = cond.value
+    flag = _flag_words(cond)
+    if flag is not None:
+        return flag
     if spec.shape is ValueShape.NONE:
         return f"{subject} {spec.label}"
     if spec.shape is ValueShape.LIST and isinstance(value, tuple):

@@ -100,7 +100,7 @@ def test_activecampaign_excludes_employees() -> None:
         activecampaign_model(), facts({"contact.is_employee": True}, [("email_open", 1)])
     )
     assert result.excluded is True
-    assert result.excluded_by == "is employee is true"
+    assert result.excluded_by == "is an employee"
 
 
 # --------------------------------------------------------------------------- Encharge
@@ -187,7 +187,7 @@ def test_encharge_exclusions() -> None:
     student = score(model, facts({**IDEAL, "contact.job_title": "MBA student"}))
     assert student.excluded_by == 'job title contains "student"'
     employee = score(model, facts({**IDEAL, "contact.is_employee": "true"}))
-    assert employee.excluded_by == "is employee is true"
+    assert employee.excluded_by == "is an employee"
     customer = score(model, facts({**IDEAL, "contact.is_customer": True}))
     assert customer.excluded is False
     assert customer.total == 28
