@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, bindparam, delete, insert, or_, select
 from sqlalchemy.orm import Session
 
 from leaddesk.domain.activity_types import normalise_type_key
@@ -107,27 +107,67 @@ def log_activity(
     """
     props = _clean_properties(properties or {})
     with db.transaction() as session:
-        contact = _resolve_contact(session, email, contact_id, lead_id)
-        key = _resolve_type(session, type_key)
-        if lead_id is not None:
-            lead = session.get(Lead, lead_id)
-            if lead is None:
-                raise NotFoundError(f"no lead #{lead_id}")
-        activity = Activity(
-            contact_id=contact.id,
-            lead_id=lead_id,
-            type_key=key,
-            occurred_at=occurred_at,
-            properties=props,
-            user_id=user_id,
-            created_at=now,
-        )
-        session.add(activity)
+        conn = session.connection()
+        if email is not None:
+            found = conn.execute(_CONTACT_BY_EMAIL, {"email": normalise_email(email)}).first()
+            if found is None:
+                raise NotFoundError(f"no contact with e-mail {normalise_email(email)}")
+            contact_key, account_id = found
+        else:
+            contact = _resolve_contact(session, email, contact_id, lead_id)
+            contact_key, account_id = contact.id, contact.account_id
+        key = _fast_type(session, type_key)
+        if lead_id is not None and conn.scalar(_LEAD_EXISTS, {"id": lead_id}) is None:
+            raise NotFoundError(f"no lead #{lead_id}")
         session.flush()
-        touched = recompute.leads_touched_by_contact(session, contact.id, contact.account_id)
+        inserted = conn.execute(
+            _INSERT_ACTIVITY,
+            {
+                "contact_id": contact_key,
+                "lead_id": lead_id,
+                "type_key": key,
+                "occurred_at": occurred_at,
+                "properties": props,
+                "user_id": user_id,
+                "created_at": now,
+            },
+        ).inserted_primary_key
+        assert inserted is not None
+        activity_id = int(inserted[0])
+        touched = recompute.leads_touched_by_contact(session, contact_key, account_id)
         recompute.note_activity(session, touched, occurred_at)
         recompute.rescore(session, touched, now, "activity logged")
-        return LoggedActivity(activity.id, contact.id, _touched_rows(session, touched))
+        return LoggedActivity(activity_id, contact_key, _touched_rows(session, touched))
+
+
+_contact_t = cast(Table, Contact.__table__)
+_type_t = cast(Table, ActivityType.__table__)
+_lead_t = cast(Table, Lead.__table__)
+_CONTACT_BY_EMAIL = select(_contact_t.c.id, _contact_t.c.account_id).where(
+    _contact_t.c.email == bindparam("email")
+)
+_TYPE_BY_KEY_OR_LABEL = select(_type_t.c.key).where(
+    or_(_type_t.c.key == bindparam("key"), _type_t.c.label == bindparam("label"))
+)
+_LEAD_EXISTS = select(_lead_t.c.id).where(_lead_t.c.id == bindparam("id"))
+_INSERT_ACTIVITY = insert(cast(Table, Activity.__table__))
+_TOUCHED_ROWS = (
+    select(_lead_t.c.id, _lead_t.c.topic, _lead_t.c.score, _lead_t.c.stage, Stage.label)
+    .outerjoin(Stage, Stage.key == _lead_t.c.stage)
+    .where(_lead_t.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_lead_t.c.id)
+)
+
+
+def _fast_type(session: Session, type_key: str) -> str:
+    """``_resolve_type`` in one statement for the common case of a known type."""
+    key = normalise_type_key(type_key)
+    found = list(
+        session.connection().scalars(_TYPE_BY_KEY_OR_LABEL, {"key": key, "label": type_key})
+    )
+    if key in found:
+        return key
+    return _resolve_type(session, type_key)
 
 
 def _resolve_contact(
@@ -158,12 +198,7 @@ def _resolve_contact(
 def _touched_rows(session: Session, lead_ids: list[int]) -> list[TouchedLead]:
     if not lead_ids:
         return []
-    rows = session.execute(
-        select(Lead.id, Lead.topic, Lead.score, Lead.stage, Stage.label)
-        .outerjoin(Stage, Stage.key == Lead.stage)
-        .where(Lead.id.in_(lead_ids))
-        .order_by(Lead.id)
-    )
+    rows = session.connection().execute(_TOUCHED_ROWS, {"ids": list(lead_ids)})
     return [TouchedLead(i, t, s, k, lab or k) for i, t, s, k, lab in rows]
 
 

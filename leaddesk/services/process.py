@@ -552,9 +552,35 @@ def _rule_from_json(data: Mapping[str, Any]) -> DisqualificationRule:
     )
 
 
+_rules_cache: dict[str, list[DisqualificationRule]] = {}
+
+
 def _load_rules(session: Session) -> list[DisqualificationRule]:
-    stored = get_setting(session, DISQUALIFICATION_RULES_KEY) or {}
-    return [_rule_from_json(item) for item in stored.get("rules", [])]
+    """The stored rules, parsed once per distinct stored text (logging an activity reads
+    them every time)."""
+    from sqlalchemy import Text, type_coerce
+
+    from leaddesk.store.models import AppSetting
+
+    session.flush()
+    raw = session.connection().scalar(
+        select(type_coerce(AppSetting.value, Text)).where(
+            AppSetting.key == DISQUALIFICATION_RULES_KEY
+        )
+    )
+    if raw is None:
+        return []
+    import json
+
+    key = raw if isinstance(raw, str) else json.dumps(raw, sort_keys=True)
+    cached = _rules_cache.get(key)
+    if cached is None:
+        stored = (json.loads(raw) if isinstance(raw, str) else raw) or {}
+        cached = [_rule_from_json(item) for item in stored.get("rules", [])]
+        if len(_rules_cache) > 16:
+            _rules_cache.clear()
+        _rules_cache[key] = cached
+    return list(cached)
 
 
 def disqualification_rules(db: Database) -> list[DisqualificationRule]:
@@ -622,12 +648,15 @@ class ScoringMark:
 
 
 def mark_before_scoring(session: Session, lead_ids: Sequence[int] | None) -> ScoringMark:
-    inquiry = [s.key for s in load_stages(session).ordered if s.role == proc.ROLE_INQUIRY]
-    query = select(Lead.id).where(Lead.scored_at.is_(None), Lead.stage.in_(inquiry))
+    session.flush()
+    conn = session.connection()
+    inquiry = select(Stage.key).where(Stage.role == proc.ROLE_INQUIRY).scalar_subquery()
+    lead_t = cast(Table, Lead.__table__)
+    query = select(lead_t.c.id).where(lead_t.c.scored_at.is_(None), lead_t.c.stage == inquiry)
     if lead_ids is not None:
-        query = query.where(Lead.id.in_(list(lead_ids)))
-    unscored = frozenset(session.scalars(query))
-    last = session.scalar(select(func.max(ScoreHistory.id))) or 0
+        query = query.where(lead_t.c.id.in_(list(lead_ids)))
+    unscored = frozenset(conn.scalars(query))
+    last = conn.scalar(select(func.max(ScoreHistory.id))) or 0
     return ScoringMark(unscored, int(last))
 
 
@@ -756,6 +785,36 @@ def write_outcomes(
     session.expire_all()
 
 
+_threshold_cache: dict[str, tuple[int | None, str | None]] = {}
+
+
+def _thresholds(session: Session) -> dict[int, tuple[str, int | None, str | None]]:
+    """Every model's name, sales-ready threshold and tag (inactive models too: a history
+    row may name one), parsed once per distinct definition text."""
+    import json
+
+    from sqlalchemy import Text, type_coerce
+
+    out: dict[int, tuple[str, int | None, str | None]] = {}
+    for model_id, name, raw in session.connection().execute(
+        select(
+            ScoringModelRecord.id,
+            ScoringModelRecord.name,
+            type_coerce(ScoringModelRecord.definition, Text),
+        )
+    ):
+        key = raw if isinstance(raw, str) else json.dumps(raw, sort_keys=True)
+        found = _threshold_cache.get(key)
+        if found is None:
+            definition = (json.loads(raw) if isinstance(raw, str) else raw) or {}
+            found = (definition.get("sales_ready_at"), definition.get("threshold_tag"))
+            if len(_threshold_cache) > 64:
+                _threshold_cache.clear()
+            _threshold_cache[key] = found
+        out[model_id] = (name, found[0], found[1])
+    return out
+
+
 def apply_after_scoring(
     session: Session,
     mark_: ScoringMark,
@@ -767,25 +826,24 @@ def apply_after_scoring(
     Then the disqualification rules, for the leads whose facts are given. Returns how many
     leads changed."""
     session.flush()
+    conn = session.connection()
+    history = list(
+        conn.execute(
+            select(
+                ScoreHistory.lead_id,
+                ScoreHistory.model_id,
+                ScoreHistory.old_score,
+                ScoreHistory.new_score,
+            )
+            .where(ScoreHistory.id > mark_.history_id)
+            .order_by(ScoreHistory.id)
+        )
+    )
     thresholds: dict[int, tuple[str, int | None, str | None]] = {}
-    for record in session.scalars(select(ScoringModelRecord)):
-        definition = record.definition or {}
-        thresholds[record.id] = (
-            record.name,
-            definition.get("sales_ready_at"),
-            definition.get("threshold_tag"),
-        )
+    if history:
+        thresholds = _thresholds(session)
     crossings: dict[int, list[proc.Crossing]] = {}
-    for lead_id, model_id, old, new in session.execute(
-        select(
-            ScoreHistory.lead_id,
-            ScoreHistory.model_id,
-            ScoreHistory.old_score,
-            ScoreHistory.new_score,
-        )
-        .where(ScoreHistory.id > mark_.history_id)
-        .order_by(ScoreHistory.id)
-    ):
+    for lead_id, model_id, old, new in history:
         if model_id is None:
             continue
         name, threshold, tag = thresholds.get(model_id, ("", None, None))

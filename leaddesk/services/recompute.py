@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, or_, select, update
+from sqlalchemy import Table, Text, bindparam, func, insert, or_, select, type_coerce, update
 from sqlalchemy.orm import Session, aliased
 
 from leaddesk.domain.scoring import ActivityFact, LeadFacts, ScoringModel, score_models, stars
@@ -24,6 +24,7 @@ from leaddesk.store.models import (
     Account,
     Activity,
     Contact,
+    ExternalScore,
     Lead,
     LeadScore,
     ScoreHistory,
@@ -53,15 +54,49 @@ def leads_of_account(session: Session, account_id: int) -> list[int]:
     )
 
 
+_lead_t = cast(Table, Lead.__table__)
+_TOUCHED_BY_CONTACT = (
+    select(_lead_t.c.id)
+    .where(_lead_t.c.contact_id == bindparam("contact_id"))
+    .order_by(_lead_t.c.id)
+)
+_TOUCHED_BY_CONTACT_OR_ACCOUNT = (
+    select(_lead_t.c.id)
+    .where(
+        or_(
+            _lead_t.c.contact_id == bindparam("contact_id"),
+            _lead_t.c.contact_id.is_(None) & (_lead_t.c.account_id == bindparam("account_id")),
+        )
+    )
+    .order_by(_lead_t.c.id)
+)
+_NOTE_ACTIVITY = (
+    update(_lead_t)
+    .where(_lead_t.c.id.in_(bindparam("ids", expanding=True)))
+    .where(
+        or_(
+            _lead_t.c.last_activity_at.is_(None),
+            _lead_t.c.last_activity_at < bindparam("occurred_at"),
+        )
+    )
+    .values(last_activity_at=bindparam("occurred_at"))
+)
+
+
 def leads_touched_by_contact(
     session: Session, contact_id: int, account_id: int | None
 ) -> list[int]:
     """Leads that read this contact's activities: the contact's own leads and the
     account-only leads of the contact's account."""
-    condition = Lead.contact_id == contact_id
-    if account_id is not None:
-        condition = or_(condition, (Lead.contact_id.is_(None)) & (Lead.account_id == account_id))
-    return list(session.scalars(select(Lead.id).where(condition).order_by(Lead.id)))
+    session.flush()
+    conn = session.connection()
+    if account_id is None:
+        return list(conn.scalars(_TOUCHED_BY_CONTACT, {"contact_id": contact_id}))
+    return list(
+        conn.scalars(
+            _TOUCHED_BY_CONTACT_OR_ACCOUNT, {"contact_id": contact_id, "account_id": account_id}
+        )
+    )
 
 
 # --- last activity ------------------------------------------------------------------------
@@ -70,12 +105,11 @@ def leads_touched_by_contact(
 def note_activity(session: Session, lead_ids: Sequence[int], occurred_at: datetime) -> None:
     if not lead_ids:
         return
-    session.execute(
-        update(Lead)
-        .where(Lead.id.in_(lead_ids))
-        .where(or_(Lead.last_activity_at.is_(None), Lead.last_activity_at < occurred_at))
-        .values(last_activity_at=occurred_at)
+    session.flush()
+    session.connection().execute(
+        _NOTE_ACTIVITY, {"ids": list(lead_ids), "occurred_at": occurred_at}
     )
+    _expire_loaded(session, (Lead,))
 
 
 def last_activity_for(session: Session, lead_ids: Sequence[int]) -> dict[int, datetime]:
@@ -119,6 +153,24 @@ class ActiveModel:
 _parsed_cache: dict[str, ScoringModel] = {}
 
 
+def raw_json(column: Any) -> Any:
+    """A JSON column read as its stored text (no decoding), for cheap cache keys."""
+    return type_coerce(column, Text)
+
+
+def json_key(value: Any) -> str:
+    """The cache key of a value read with ``raw_json``: SQLite gives the text, a driver
+    that decodes JSON itself gives the value."""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def json_value(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+_active_cache: dict[tuple[int, str, str], ActiveModel] = {}
+
+
 def active_models(session: Session) -> list[ActiveModel]:
     """Active models in the user's order; the first is the primary one the list shows.
 
@@ -126,25 +178,33 @@ def active_models(session: Session) -> list[ActiveModel]:
     may reuse) because logging one activity must stay within a few milliseconds and
     re-parsing every rule each time would not.
     """
-    rows = session.execute(
+    rows = session.connection().execute(
         select(
             ScoringModelRecord.id,
             ScoringModelRecord.name,
-            ScoringModelRecord.definition,
+            raw_json(ScoringModelRecord.definition),
         )
         .where(ScoringModelRecord.active.is_(True))
         .order_by(ScoringModelRecord.position, ScoringModelRecord.id)
     )
     out: list[ActiveModel] = []
-    for model_id, name, definition in rows:
-        key = json.dumps(definition, sort_keys=True)
-        model = _parsed_cache.get(key)
-        if model is None:
-            if len(_parsed_cache) > 64:
-                _parsed_cache.clear()
-            model = parse_document({"format": FORMAT, "models": [definition]})[0]
-            _parsed_cache[key] = model
-        out.append(ActiveModel(model_id, name, model))
+    for model_id, name, raw in rows:
+        text_key = json_key(raw)
+        found = _active_cache.get((model_id, name, text_key))
+        if found is None:
+            definition = json_value(raw)
+            key = json.dumps(definition, sort_keys=True)
+            model = _parsed_cache.get(key)
+            if model is None:
+                if len(_parsed_cache) > 64:
+                    _parsed_cache.clear()
+                model = parse_document({"format": FORMAT, "models": [definition]})[0]
+                _parsed_cache[key] = model
+            if len(_active_cache) > 64:
+                _active_cache.clear()
+            found = ActiveModel(model_id, name, model)
+            _active_cache[(model_id, name, text_key)] = found
+        out.append(found)
     return out
 
 
@@ -155,56 +215,84 @@ def _fields(prefix: str, row: Any, names: Iterable[str]) -> dict[str, Any]:
     return data
 
 
+_contact_t = cast(Table, Contact.__table__)
+_account_t = cast(Table, Account.__table__)
+_activity_t = cast(Table, Activity.__table__)
+_external_t = cast(Table, ExternalScore.__table__)
+_FACT_LEADS = (
+    select(
+        _lead_t.c.id,
+        _lead_t.c.contact_id,
+        _lead_t.c.account_id,
+        _lead_t.c.topic,
+        _lead_t.c.source,
+        _lead_t.c.stage,
+        _lead_t.c.status,
+        _lead_t.c.tags,
+        _lead_t.c.custom,
+        _lead_t.c.created_at,
+    )
+    .where(_lead_t.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_lead_t.c.id)
+)
+_FACT_CONTACTS = select(_contact_t).where(_contact_t.c.id.in_(bindparam("ids", expanding=True)))
+_FACT_ACCOUNTS = select(_account_t).where(_account_t.c.id.in_(bindparam("ids", expanding=True)))
+_FACT_EXTERNAL = select(_external_t.c.lead_id, _external_t.c.name, _external_t.c.score).where(
+    _external_t.c.lead_id.in_(bindparam("ids", expanding=True))
+)
+_FACT_CONTACT_ACTIVITIES = select(
+    _activity_t.c.id,
+    _activity_t.c.contact_id,
+    _activity_t.c.type_key,
+    _activity_t.c.occurred_at,
+    _activity_t.c.properties,
+).where(_activity_t.c.contact_id.in_(bindparam("ids", expanding=True)))
+_FACT_ACCOUNT_ACTIVITIES = (
+    select(
+        _activity_t.c.id,
+        _contact_t.c.account_id,
+        _activity_t.c.type_key,
+        _activity_t.c.occurred_at,
+        _activity_t.c.properties,
+    )
+    .join(_contact_t, _contact_t.c.id == _activity_t.c.contact_id)
+    .where(_contact_t.c.account_id.in_(bindparam("ids", expanding=True)))
+)
+
+
 def build_facts(session: Session, lead_ids: Sequence[int]) -> list[LeadFacts]:
     """Everything scoring reads about these leads, in a handful of queries."""
     if not lead_ids:
         return []
-    leads = list(session.scalars(select(Lead).where(Lead.id.in_(lead_ids)).order_by(Lead.id)))
+    session.flush()
+    conn = session.connection()
+    ids = list(lead_ids)
+    leads = list(conn.execute(_FACT_LEADS, {"ids": ids}))
     contact_ids = {lead.contact_id for lead in leads if lead.contact_id is not None}
-    contacts = {
-        c.id: c for c in session.scalars(select(Contact).where(Contact.id.in_(contact_ids)))
-    }
+    contacts: dict[int, Any] = {}
+    if contact_ids:
+        contacts = {c.id: c for c in conn.execute(_FACT_CONTACTS, {"ids": list(contact_ids)})}
     account_ids = {lead.account_id for lead in leads if lead.account_id is not None}
     account_ids |= {c.account_id for c in contacts.values() if c.account_id is not None}
-    accounts = {
-        a.id: a for a in session.scalars(select(Account).where(Account.id.in_(account_ids)))
-    }
+    accounts: dict[int, Any] = {}
+    if account_ids:
+        accounts = {a.id: a for a in conn.execute(_FACT_ACCOUNTS, {"ids": list(account_ids)})}
     account_only = {
         lead.account_id for lead in leads if lead.contact_id is None and lead.account_id
     }
-    from leaddesk.store.models import ExternalScore
-
     external: dict[int, dict[str, float]] = defaultdict(dict)
-    for lead_id, name, score in session.execute(
-        select(ExternalScore.lead_id, ExternalScore.name, ExternalScore.score).where(
-            ExternalScore.lead_id.in_(lead_ids)
-        )
-    ):
+    for lead_id, name, score in conn.execute(_FACT_EXTERNAL, {"ids": ids}):
         external[lead_id][name] = score
     activities_by_contact: dict[int, list[ActivityFact]] = defaultdict(list)
     activities_by_account: dict[int, list[ActivityFact]] = defaultdict(list)
     if contact_ids:
-        for act_id, cid, type_key, when, props in session.execute(
-            select(
-                Activity.id,
-                Activity.contact_id,
-                Activity.type_key,
-                Activity.occurred_at,
-                Activity.properties,
-            ).where(Activity.contact_id.in_(contact_ids))
+        for act_id, cid, type_key, when, props in conn.execute(
+            _FACT_CONTACT_ACTIVITIES, {"ids": list(contact_ids)}
         ):
             activities_by_contact[cid].append(ActivityFact(act_id, type_key, when, props or {}))
     if account_only:
-        for act_id, aid, type_key, when, props in session.execute(
-            select(
-                Activity.id,
-                Contact.account_id,
-                Activity.type_key,
-                Activity.occurred_at,
-                Activity.properties,
-            )
-            .join(Contact, Contact.id == Activity.contact_id)
-            .where(Contact.account_id.in_(account_only))
+        for act_id, aid, type_key, when, props in conn.execute(
+            _FACT_ACCOUNT_ACTIVITIES, {"ids": list(account_only)}
         ):
             activities_by_account[aid].append(ActivityFact(act_id, type_key, when, props or {}))
     facts: list[LeadFacts] = []
@@ -320,6 +408,51 @@ def score_only(session: Session, lead_ids: Sequence[int], now: datetime, cause: 
     _write_scores(session, lead_ids, models, totals, now, cause)
 
 
+def _upsert_scores(session: Session, rows: list[dict[str, Any]], existing: set[int]) -> None:
+    """Write ``lead_scores`` rows in one statement where the dialect allows it."""
+    table = cast(Table, LeadScore.__table__)
+    conn = session.connection()
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.lead_id, table.c.model_id],
+            set_={
+                "score": stmt.excluded.score,
+                "fit": stmt.excluded.fit,
+                "engagement": stmt.excluded.engagement,
+                "excluded": stmt.excluded.excluded,
+                "computed_at": stmt.excluded.computed_at,
+            },
+        )
+        conn.execute(stmt, rows)
+        return
+    new_rows = [r for r in rows if id(r) not in existing]
+    old_rows = [
+        {**r, "b_lead_id": r["lead_id"], "b_model_id": r["model_id"]}
+        for r in rows
+        if id(r) in existing
+    ]
+    if old_rows:
+        conn.execute(
+            update(table)
+            .where(table.c.lead_id == bindparam("b_lead_id"))
+            .where(table.c.model_id == bindparam("b_model_id"))
+            .values(
+                score=bindparam("score"),
+                fit=bindparam("fit"),
+                engagement=bindparam("engagement"),
+                excluded=bindparam("excluded"),
+                computed_at=bindparam("computed_at"),
+            ),
+            old_rows,
+        )
+    if new_rows:
+        conn.execute(insert(table), new_rows)
+
+
 def _write_scores(
     session: Session,
     lead_ids: Sequence[int],
@@ -328,45 +461,88 @@ def _write_scores(
     now: datetime,
     cause: str,
 ) -> None:
-    existing = {
-        (row.lead_id, row.model_id): row
-        for row in session.scalars(select(LeadScore).where(LeadScore.lead_id.in_(lead_ids)))
-    }
+    """Scores, history and the list columns in a few Core statements (one per table),
+    inside the caller's transaction. ORM objects of these leads loaded earlier in the
+    session are expired, so they read the new values."""
+    session.flush()
+    conn = session.connection()
+    score_t = cast(Table, LeadScore.__table__)
+    old_scores: dict[tuple[int, int], int] = {}
+    for chunk_start in range(0, len(lead_ids), 5000):
+        chunk = list(lead_ids[chunk_start : chunk_start + 5000])
+        for lead_id, model_id, score in conn.execute(
+            select(score_t.c.lead_id, score_t.c.model_id, score_t.c.score).where(
+                score_t.c.lead_id.in_(chunk)
+            )
+        ):
+            old_scores[(lead_id, model_id)] = score
     primary = models[0]
+    score_rows: list[dict[str, Any]] = []
+    existing: set[int] = set()
+    history: list[dict[str, Any]] = []
+    lead_rows: list[dict[str, Any]] = []
     for lead_id, results in totals.items():
         for active, result in zip(models, results, strict=True):
-            row = existing.get((lead_id, active.id))
-            old = row.score if row is not None else 0
-            if row is None:
-                row = LeadScore(lead_id=lead_id, model_id=active.id)
-                session.add(row)
-            row.score = result.total
-            row.fit = result.fit
-            row.engagement = result.engagement
-            row.excluded = result.excluded
-            row.computed_at = now
-            if result.total != old:
-                session.add(
-                    ScoreHistory(
-                        lead_id=lead_id,
-                        model_id=active.id,
-                        model_name=active.name,
-                        at=now,
-                        old_score=old,
-                        new_score=result.total,
-                        cause=cause,
-                    )
+            old = old_scores.get((lead_id, active.id))
+            row = {
+                "lead_id": lead_id,
+                "model_id": active.id,
+                "score": result.total,
+                "fit": result.fit,
+                "engagement": result.engagement,
+                "excluded": result.excluded,
+                "computed_at": now,
+            }
+            score_rows.append(row)
+            if old is not None:
+                existing.add(id(row))
+            if result.total != (old or 0):
+                history.append(
+                    {
+                        "lead_id": lead_id,
+                        "model_id": active.id,
+                        "model_name": active.name,
+                        "at": now,
+                        "old_score": old or 0,
+                        "new_score": result.total,
+                        "cause": cause,
+                    }
                 )
         primary_total = results[0].total
-        session.execute(
-            update(Lead)
-            .where(Lead.id == lead_id)
-            .values(
-                score=primary_total,
-                stars=stars(primary_total, primary.model.sales_ready_at),
-                scored_at=now,
-            )
+        lead_rows.append(
+            {
+                "b_id": lead_id,
+                "score": primary_total,
+                "stars": stars(primary_total, primary.model.sales_ready_at),
+                "scored_at": now,
+            }
         )
+    if score_rows:
+        _upsert_scores(session, score_rows, existing)
+    if history:
+        conn.execute(insert(cast(Table, ScoreHistory.__table__)), history)
+    if lead_rows:
+        lead_t = cast(Table, Lead.__table__)
+        conn.execute(
+            update(lead_t)
+            .where(lead_t.c.id == bindparam("b_id"))
+            .values(
+                score=bindparam("score"),
+                stars=bindparam("stars"),
+                scored_at=bindparam("scored_at"),
+            ),
+            lead_rows,
+        )
+    _expire_loaded(session, (Lead, LeadScore, ScoreHistory))
+
+
+def _expire_loaded(session: Session, classes: tuple[type, ...]) -> None:
+    """Core writes bypass the identity map: expire what the session holds of these."""
+    if not session.identity_map:
+        return
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, classes):
+            session.expire(obj)
 
 
 # --- the lead list's folded sort and search columns -----------------------------------------
