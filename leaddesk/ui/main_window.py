@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leaddesk import __version__
 from leaddesk.domain.process import allowed
@@ -32,13 +32,9 @@ from leaddesk.services.process import (
 )
 from leaddesk.services.scoring import has_models, install_starter_models, rescore_if_due
 from leaddesk.store.database import Database, sqlite_file
-from leaddesk.ui import import_wizard as wizard_module
-from leaddesk.ui.assign_dialog import AssignDialog
 from leaddesk.ui.clock import Clock, utc_now
-from leaddesk.ui.demo_loading import DemoDataDialog, DemoLoader
 from leaddesk.ui.display import format_count
 from leaddesk.ui.lead_detail import LeadDetailPane
-from leaddesk.ui.log_activity_dialog import LogActivityDialog
 from leaddesk.ui.process_bar import refusal
 from leaddesk.ui.qt import (
     QAbstractItemView,
@@ -47,6 +43,7 @@ from leaddesk.ui.qt import (
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
+    QEvent,
     QFont,
     QHBoxLayout,
     QHeaderView,
@@ -59,6 +56,7 @@ from leaddesk.ui.qt import (
     QMessageBox,
     QModelIndex,
     QMouseEvent,
+    QObject,
     QPushButton,
     QSettings,
     QSplitter,
@@ -82,9 +80,18 @@ from leaddesk.ui.table_models import (
 from leaddesk.ui.user_picker import UserPickerDialog, role_label
 from leaddesk.ui.workers import Job, error_text, run_job
 
+if TYPE_CHECKING:
+    # The dialogs and the import wizard are imported when first opened, not at start-up:
+    # they are not needed for the first paint of the lead list (issue 6).
+    from leaddesk.ui.assign_dialog import AssignDialog
+    from leaddesk.ui.demo_loading import DemoDataDialog, DemoLoader
+    from leaddesk.ui.log_activity_dialog import LogActivityDialog
+
 SEARCH_DELAY_MS = 200
 # Holding an arrow key must not fetch every lead it passes; the pane follows after a pause.
 DETAIL_DELAY_MS = 80
+# The counts and the first lead are read after the list's first paint, or after this long.
+FIRST_PAINT_WAIT_MS = 1000
 DEFAULT_SIZE = (1280, 800)
 DEFAULT_SPLIT = (174, 596, 510)  # queues, list, lead
 # Time passing moves scores (expiry, decay): checked hourly, done when a day has passed.
@@ -177,6 +184,39 @@ class ListTab:
     search: str = ""
 
 
+class _AfterFirstPaint(QObject):
+    """Calls ``then`` once, from the event loop, after ``widget`` has finished its first
+    paint; then stops watching. A widget hidden before it painted (another tab chosen at
+    once), or one not shown within ``FIRST_PAINT_WAIT_MS``, does not hold it back."""
+
+    def __init__(self, widget: QWidget, then: Callable[[], None]) -> None:
+        super().__init__(widget)
+        self._widget: QWidget | None = widget
+        self._then: Callable[[], None] | None = then
+        widget.installEventFilter(self)
+        QTimer.singleShot(FIRST_PAINT_WAIT_MS, self, self._stop_watching)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() in (QEvent.Type.Paint, QEvent.Type.Hide):
+            self._stop_watching()
+        return False
+
+    def _stop_watching(self) -> None:
+        if self._widget is not None:
+            self._widget.removeEventFilter(self)
+            self._widget = None
+            QTimer.singleShot(0, self, self._fire)
+
+    def _fire(self) -> None:
+        # One more turn of the event loop: whatever else waited for that paint runs first.
+        QTimer.singleShot(0, self, self._call)
+
+    def _call(self) -> None:
+        then, self._then = self._then, None
+        if then is not None:
+            then()
+
+
 def _display_location(url: str) -> str:
     path = sqlite_file(url)
     if path is not None:
@@ -258,10 +298,27 @@ class MainWindow(QMainWindow):
         self.current_tab.model.ensure_loaded()
         self._show_search_for(self.current_tab)
         self._show_actor()
-        self.refresh_counts()
         if self.tabs.currentIndex() == 0:
-            self._select_row(self.leads_view, 0)
+            # Selected now, read into the pane after the first paint (below).
+            self._follow_selection = False
+            try:
+                self._select_row(self.leads_view, 0)
+            finally:
+                self._follow_selection = True
         self._update_actions()
+        # The desk's counts and the first lead's details take longer than painting the
+        # list itself: they are read once the list is on screen (issue 6).
+        self._first_paint = _AfterFirstPaint(
+            self.current_tab.view.viewport(), self._after_first_paint
+        )
+
+    def _after_first_paint(self) -> None:
+        self.refresh_counts()
+        QTimer.singleShot(0, self, self._show_first_lead)
+
+    def _show_first_lead(self) -> None:
+        if self.detail.lead_id is None:
+            self._show_selected_lead()
 
     # --- building -----------------------------------------------------------------------
 
@@ -973,6 +1030,8 @@ class MainWindow(QMainWindow):
                 "This lead has no contact; activities are logged for a contact.", 6000
             )
             return None
+        from leaddesk.ui.log_activity_dialog import LogActivityDialog
+
         dialog = LogActivityDialog(
             self._db,
             detail.id,
@@ -1024,6 +1083,8 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, "Not assigned", "Choose who is working first.")
             return None
         owner = self.detail.process.view.owner if self.detail.process.view else None
+        from leaddesk.ui.assign_dialog import AssignDialog
+
         dialog = AssignDialog(
             self._db,
             lead_ids,
@@ -1206,6 +1267,8 @@ class MainWindow(QMainWindow):
             wizard.raise_()
             wizard.activateWindow()
             return wizard
+        from leaddesk.ui import import_wizard as wizard_module
+
         default = self.current_tab.key
         record_type = wizard_module.guess_record_type(path, default) if path else default
         wizard = wizard_module.ImportWizard(
@@ -1307,8 +1370,10 @@ class MainWindow(QMainWindow):
         elif not urls[0].isLocalFile():
             problem = f"{urls[0].toString()} is not a file on this computer."
         else:
+            from leaddesk.ui.import_wizard import IMPORT_SUFFIXES
+
             path = Path(urls[0].toLocalFile())
-            if path.suffix.lower() not in wizard_module.IMPORT_SUFFIXES:
+            if path.suffix.lower() not in IMPORT_SUFFIXES:
                 problem = f"{path.name} is not a CSV file; LeadDesk imports .csv and .txt files."
             elif not path.is_file():
                 problem = f"{path.name} is not a file LeadDesk can read."
@@ -1331,6 +1396,8 @@ class MainWindow(QMainWindow):
         return self._ask_demo(first_start=is_empty(self._db))
 
     def _ask_demo(self, *, first_start: bool) -> DemoDataDialog:
+        from leaddesk.ui.demo_loading import DemoDataDialog
+
         dialog = DemoDataDialog(self, first_start=first_start)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(lambda: self.start_demo(dialog.lead_count()))
@@ -1340,6 +1407,8 @@ class MainWindow(QMainWindow):
     def start_demo(self, leads: int) -> DemoLoader | None:
         if self._demo_loader is not None:
             return None
+        from leaddesk.ui.demo_loading import DemoLoader
+
         loader = DemoLoader(self._db.url, leads, self._clock, self)
         loader.done.connect(lambda: self._demo_finished(loader))
         self._demo_loader = loader

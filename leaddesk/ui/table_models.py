@@ -52,6 +52,10 @@ ID_ROLE = int(Qt.ItemDataRole.UserRole) + 1
 AnyIndex = QModelIndex | QPersistentModelIndex
 _ALIGN_LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
 _ALIGN_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+_CELL_FLAGS = (
+    Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+)
+_NO_FLAGS = Qt.ItemFlag.NoItemFlags
 
 
 @dataclass(frozen=True)
@@ -334,13 +338,8 @@ class LazyTableModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self.columns)
 
     def flags(self, index: AnyIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return (
-            Qt.ItemFlag.ItemIsEnabled
-            | Qt.ItemFlag.ItemIsSelectable
-            | Qt.ItemFlag.ItemNeverHasChildren
-        )
+        # Asked for every cell on every paint: the flags are built once (issue 6).
+        return _CELL_FLAGS if index.isValid() else _NO_FLAGS
 
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
