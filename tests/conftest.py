@@ -45,3 +45,21 @@ def small_desk(db: Database) -> Database:
 
     build_small_desk(db, NOW)
     return db
+
+
+@pytest.fixture
+def team(small_desk: Database) -> dict[str, object]:
+    """The small desk's admin plus one user of every other role, keyed by role."""
+    from leaddesk.services import process
+
+    admin = process.current_user(small_desk)
+    people: dict[str, object] = {"admin": admin}
+    for name, role in [
+        ("Tina", "telemarketer"),
+        ("Max", "manager"),
+        ("Sam", "salesperson"),
+        ("Mia", "marketer"),
+    ]:
+        process.add_user(small_desk, name, role, admin, NOW)
+        people[role] = process.resolve_actor(small_desk, name)
+    return people

@@ -53,6 +53,7 @@ __all__ = [
     "field_label",
     "first_match",
     "leaf_value_problem",
+    "number_from_text",
     "operators_for",
 ]
 
@@ -150,20 +151,26 @@ def _as_number(value: object) -> Number | None:
     if isinstance(value, Decimal):
         return value if value.is_finite() else None
     if isinstance(value, str):
-        text = value.strip()
-        # int() and float() accept "1_000"; nobody types that meaning a thousand.
-        if not text or "_" in text:
-            return None
-        try:
-            return int(text)
-        except ValueError:
-            pass
-        try:
-            number = float(text)
-        except ValueError:
-            return None
-        return number if math.isfinite(number) else None
+        return number_from_text(value)
     return None
+
+
+def number_from_text(text: str) -> int | float | None:
+    """The number a person typed, or None: the condition builder reads its value boxes
+    with this, so a value it accepts is one the engine compares numerically."""
+    text = text.strip()
+    # int() and float() accept "1_000"; nobody types that meaning a thousand.
+    if not text or "_" in text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _as_datetime(value: object) -> datetime | None:

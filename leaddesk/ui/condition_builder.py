@@ -14,7 +14,6 @@ one test reads as that test, not as "all of (one thing)".
 from __future__ import annotations
 
 import csv
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,6 +27,7 @@ from leaddesk.domain.conditions import (
     Not,
     ValueShape,
     leaf_value_problem,
+    number_from_text,
     operators_for,
 )
 from leaddesk.services.fields import FieldInfo
@@ -113,28 +113,13 @@ def _value_text(value: object) -> str:
     return str(value)
 
 
-def _number(text: str) -> int | float | None:
-    text = text.strip()
-    if not text or "_" in text:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        number = float(text)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _typed(text: str, field_type: FieldType) -> tuple[object, str | None]:
     """One typed value as the leaf will hold it, or a reason it is not one."""
     text = text.strip()
     if not text:
         return None, None
     if field_type is FieldType.NUMBER:
-        number = _number(text)
+        number = number_from_text(text)
         if number is None:
             return text, f"“{text}” is not a number"
         return number, None

@@ -26,19 +26,6 @@ CALLS = ScoringModel(
 )
 
 
-@pytest.fixture
-def team(small_desk: Database, now: datetime) -> dict[str, Actor]:
-    admin = process.current_user(small_desk)
-    people = {"admin": admin}
-    for name, role in [
-        ("Tina", "telemarketer"),
-        ("Max", "manager"),
-        ("Sam", "salesperson"),
-        ("Mia", "marketer"),
-    ]:
-        process.add_user(small_desk, name, role, admin, now)
-        people[role] = process.resolve_actor(small_desk, name)
-    return people
 
 
 def _lead(db: Database, email: str) -> int:

@@ -4,9 +4,7 @@ bar, assigning from the Sales acceptance queue, rights, and the scores on the le
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 
-import pytest
 from pytestqt.qtbot import QtBot
 
 from leaddesk.services import process, records, scoring
@@ -26,19 +24,6 @@ from tests.ui.conftest import MessageBoxes
 MakeWindow = Callable[[Database], MainWindow]
 
 
-@pytest.fixture
-def team(small_desk: Database, now: datetime) -> dict[str, Actor]:
-    admin = process.current_user(small_desk)
-    people = {"admin": admin}
-    for name, role in [
-        ("Tina", "telemarketer"),
-        ("Max", "manager"),
-        ("Sam", "salesperson"),
-        ("Mia", "marketer"),
-    ]:
-        process.add_user(small_desk, name, role, admin, now)
-        people[role] = process.resolve_actor(small_desk, name)
-    return people
 
 
 def lead_of(db: Database, email: str) -> int:
