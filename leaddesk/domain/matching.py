@@ -146,7 +146,20 @@ def merge_values(
     (custom fields, activity properties) merge key by key under the same rule."""
     out = dict(base)
     for name, value in update.items():
-        if isinstance(value, Mapping):
+        kind = type(value)
+        # Exact built-in types first: ``isinstance(value, Mapping)`` is an ABC check,
+        # and an import runs this for every field of every row that updates a record.
+        if kind is str:
+            if value.strip():
+                out[name] = value
+            elif blank_overwrites:
+                out[name] = None
+            continue
+        if value is None:
+            if blank_overwrites:
+                out[name] = None
+            continue
+        if kind is dict or (kind not in _SCALARS and isinstance(value, Mapping)):
             current = out.get(name)
             merged = merge_values(
                 current if isinstance(current, Mapping) else {},
@@ -175,7 +188,13 @@ def changed_fields(existing: Mapping[str, Any], merged: Mapping[str, Any]) -> di
     }
 
 
+_SCALARS = frozenset({int, float, bool, datetime})
+"""Exact types that are never mappings (str and None are dealt with before)."""
+
+
 def _same(a: object, b: object) -> bool:
+    if type(a) is str and type(b) is str:  # the common case, before the isinstance checks
+        return a == b
     if isinstance(a, bool) or isinstance(b, bool):
         return a is b or a == b
     if isinstance(a, int | float) and isinstance(b, int | float):
@@ -252,10 +271,8 @@ class RowMerger:
     ) -> tuple[PendingRecord, bool]:
         """Returns the record the row went into and whether it joined an earlier row."""
         if self._single is not None:
-            part = key_part(self._single, values.get(self._single))
-            keys: list[MatchKey | None] = [(part,) if part else None]
-        else:
-            keys = match_keys(values, self.spec, self.optional)
+            return self._add_single(values, line, existing)
+        keys = match_keys(values, self.spec, self.optional)
         target: PendingRecord | None = None
         for index, key in enumerate(keys):
             if key is None:
@@ -282,6 +299,41 @@ class RowMerger:
             target = PendingRecord(_own(values), [line])
             self.records.append(target)
             self._register(target, keys)
+            return target, False
+        target.values = merge_values(target.values, values, blank_overwrites=self.blank_overwrites)
+        target.lines.append(line)
+        self._register(target)
+        return target, True
+
+    def _add_single(
+        self, values: Mapping[str, Any], line: int, existing: ExistingLookup
+    ) -> tuple[PendingRecord, bool]:
+        """``add`` for a strategy of one field (contacts by e-mail, the common case, a
+        row per contact): the same steps without the loops over alternatives. With one
+        alternative there is no earlier one to conflict on, so the first record of the
+        chunk under the key, else the stored record, is the row's record."""
+        assert self._single is not None
+        part = key_part(self._single, values.get(self._single))
+        key: MatchKey | None = (part,) if part else None
+        target: PendingRecord | None = None
+        if key is not None:
+            bucket = self._by_key[0].get(key)
+            if bucket:
+                target = bucket[0]
+            else:
+                found = existing(0, key)
+                if found is not None:
+                    target = self._by_existing.get(found)
+                    if target is None:
+                        target = PendingRecord(_own(values), [line], existing_id=found)
+                        self._by_existing[found] = target
+                        self.records.append(target)
+                        self._register(target, [key])
+                        return target, False
+        if target is None:
+            target = PendingRecord(_own(values), [line])
+            self.records.append(target)
+            self._register(target, [key])
             return target, False
         target.values = merge_values(target.values, values, blank_overwrites=self.blank_overwrites)
         target.lines.append(line)

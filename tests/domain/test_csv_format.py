@@ -384,3 +384,86 @@ def test_cells_are_formatted_as_the_import_reads_them() -> None:
     assert fmt.format_cell(2.5) == "2.5"
     assert fmt.format_cell(["a", "b"]) == '["a", "b"]'
     assert fmt.format_cell(datetime(2026, 1, 1)) == "2026-01-01T00:00:00Z"
+
+
+# --- the import's fast paths give exactly the full path's answers ------------------------------
+
+TRICKY_DATES = [
+    "2026-11-22T14:05:00Z",
+    "2026-11-22T14:05:00.123456Z",
+    "2026-11-22T14:05:00.5Z",
+    "2026-11-22 14:05:00Z",
+    "2026-11-22T14:05Z",
+    "2026-11-22T14Z",
+    "2026-11-22T14:05:00+02:00",
+    "2026-11-22T14:05:00-03:30",
+    "2026-11-22T14:05:00+00:00",
+    "2026-11-22T14:05:00",
+    "2026-11-22 14:05",
+    "2026-11-22",
+    "2026-02-29T10:00:00Z",
+    "2028-02-29T10:00:00Z",
+    "2026-13-01T10:00:00Z",
+    "2026-11-22T24:00:00Z",
+    "2026-11-22T14:05:00ZZ",
+    "2026-11-22T14:05:00Z ",
+    " 2026-11-22T14:05:00Z",
+    "2026-11-22\t",
+    "2026-W47-1T10:00:00Z",
+    "2026-W47",
+    "20261122",
+    "20261122T140500Z",
+    "١٢٣٤-11-22T14:05:00Z",
+    "22/11/2026 14:05",
+    "11/22/2026 2:05 PM",
+    "22.11.26",
+    "31/02/2026",
+    "yesterday",
+    "2026-",
+    "2026-x",
+    "-",
+]
+
+
+def _full_path(text: str, order: DateOrder) -> datetime | str:
+    try:
+        return fmt.to_utc_naive(fmt.parse_datetime(text, order))
+    except fmt.DateParseError as exc:
+        return f"error: {exc}"
+
+
+def _fast_path(text: str, order: DateOrder) -> datetime | str:
+    try:
+        return fmt.parse_datetime_utc(text, order)
+    except fmt.DateParseError as exc:
+        return f"error: {exc}"
+
+
+@pytest.mark.parametrize("order", list(DateOrder))
+@pytest.mark.parametrize("text", TRICKY_DATES)
+def test_parse_datetime_utc_is_the_full_path(text: str, order: DateOrder) -> None:
+    fast = _fast_path(text, order)
+    assert fast == _full_path(text, order)
+    if isinstance(fast, datetime):
+        assert fast.tzinfo is None
+
+
+@given(st.datetimes(timezones=st.just(UTC)))
+def test_parse_datetime_utc_reads_exported_times_as_the_full_path(moment: datetime) -> None:
+    text = fmt.format_datetime(moment)
+    assert _fast_path(text, DateOrder.DAY_FIRST) == _full_path(text, DateOrder.DAY_FIRST)
+    assert fmt.parse_datetime_utc(text) == moment.replace(tzinfo=None)
+
+
+def test_numbered_rows_are_read_records_without_objects() -> None:
+    text = 'a,b\r\n1,"x\r\ny"\r\n\r\n2,z\r\n'
+    numbered = list(fmt.numbered_rows(fmt.csv_reader(io.StringIO(text, newline=""), ",")))
+    records = list(fmt.read_records(io.StringIO(text, newline=""), ","))
+    assert numbered == [(r.line, r.cells) for r in records]
+    assert [line for line, _cells in numbered] == [1, 2, 4, 5]
+
+
+def test_every_byte_windows_1252_leaves_undefined_is_seen() -> None:
+    for byte in (0x81, 0x8D, 0x8F, 0x90, 0x9D):
+        assert fmt.detect_encoding([b"a,b\n\xe7" + bytes([byte]) + b"\n"]) == "latin-1"
+    assert fmt.detect_encoding([b"a,b\n\xe7\x80\n\x9f\n"]) == "cp1252"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from types import MappingProxyType
+from typing import Any
 
 import pytest
 
@@ -12,6 +15,7 @@ from leaddesk.domain.matching import (
     MatchSpecError,
     RowMerger,
     changed_fields,
+    is_empty,
     key_part,
     match_key,
     merge_values,
@@ -166,3 +170,89 @@ def test_leads_match_on_contact_and_topic() -> None:
     c, joined = merger.add({"email": "ana@x.com", "topic": "pricing "}, 4, _nothing)
     assert a is not b
     assert joined and c is a
+
+
+# --- the fast type checks decide exactly as the generic ones -----------------------------------
+
+
+def _reference_merge(
+    base: Mapping[str, Any], update: Mapping[str, Any], *, blank_overwrites: bool = False
+) -> dict[str, Any]:
+    """merge_values as written before its exact-type fast path."""
+    out = dict(base)
+    for name, value in update.items():
+        if isinstance(value, Mapping):
+            current = out.get(name)
+            merged = _reference_merge(
+                current if isinstance(current, Mapping) else {},
+                value,
+                blank_overwrites=blank_overwrites,
+            )
+            for key, item in value.items():
+                if blank_overwrites and is_empty(item):
+                    merged.pop(key, None)
+            out[name] = merged
+        elif not is_empty(value):
+            out[name] = value
+        elif blank_overwrites:
+            out[name] = None
+    return out
+
+
+def _reference_same(a: object, b: object) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b or a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return float(a) == float(b)
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return dict(a) == dict(b)
+    return a == b
+
+
+class _Text(str):
+    """A str subclass: not the exact type the fast path looks for."""
+
+
+_VALUES: list[Any] = [
+    None,
+    "",
+    "  ",
+    "\t",
+    "Ana",
+    " Ana ",
+    _Text(""),
+    _Text("x"),
+    0,
+    1,
+    1.0,
+    2.5,
+    float("nan"),
+    True,
+    False,
+    datetime(2026, 1, 2, 3, 4),
+    {},
+    {"a": "1", "b": ""},
+    {"a": None},
+    MappingProxyType({"a": "2"}),
+    [],
+    ["x"],
+]
+
+
+@pytest.mark.parametrize("blank", [False, True])
+def test_merge_values_matches_the_generic_rules(blank: bool) -> None:
+    base = {"f": "old", "m": {"a": "0", "z": "9"}, "n": 3}
+    for value in _VALUES:
+        for name in ("f", "m", "n", "new"):
+            update = {name: value}
+            assert merge_values(base, update, blank_overwrites=blank) == _reference_merge(
+                base, update, blank_overwrites=blank
+            ), (name, value)
+
+
+def test_same_matches_the_generic_rules() -> None:
+    for a in _VALUES:
+        for b in _VALUES:
+            got = changed_fields({"x": a}, {"x": b})
+            want = {} if _reference_same(a, b) else {"x": b}
+            assert got == want, (a, b)

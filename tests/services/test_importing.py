@@ -837,3 +837,153 @@ def test_properties_keep_their_stored_type_on_reimport(
             json.dumps(stored.properties, sort_keys=True) == '{"amount": 1200, "recurring": true}'
         )
     records.get_contact(small_desk, 1)  # the desk is still readable
+
+
+# --- the fast paths store and report exactly what the row-by-row path does ----------------------
+
+TRICKY_CONTACTS = (
+    "email,first_name,last_name,phone,job_title,buying_role,city,age,is_customer,"
+    "email_subscribed,account,account_domain,Cor favorita\r\n"
+    "ana@acme.example,Ana,Souza,'+55 11 5555,'=SUM(A1),Decision Maker, Recife ,30,sim,,,,azul\r\n"
+    "new1@x.com,  New  ,'-dash,,' plain,CHAMPION,São  Paulo,-5,,,Brand New Co,,\r\n"
+    "New2@X.com,Zoë,,,'\tTabbed,,,131,maybe,yes,,new.example.org,'=verde\r\n"
+    "new3@x.com,Três,,,,user, ,forty,não,0,Acme Tools,acme.example,\r\n"
+    "new3@x.com,,Silva,,CTO,,Porto, 42 ,TRUE,,,,roxo\r\n"
+    "bad-email,Bad,,,,,,,,,,,\r\n"
+    ",NoEmail,,,,,,,,,,,\r\n"
+    "'=x@y.com,Neutral,,,,,,,,,,,\r\n"
+    "short@x.com,Short\r\n"
+    "long@x.com,Long,,,,,,,,,,,,extra\r\n"
+    "longblank@x.com,LongBlank,,,,,,,,,,,, \r\n"
+    ",,,,,,,,,,,,\r\n"
+    "\r\n"
+    " BRUNO@acme.example ,Bruno,,,,,,,,,Nowhere Co,bad domain,\r\n"
+    "eva@initech.example,,,,,,,0,1,n,Globex,,\r\n"
+    "eva@initech.example,Eva,,,,,,130,,,,,\r\n"
+    "new4@x.com,Quatro,,,,,,,,,,,\r\n"
+    "new5@x.com,Cinco,,'+351 21,'\tTabbed,' decision maker,'@home,,,,'=Evil Co,,'=roxo\r\n"
+    "ana@acme.example,,,,'\tTabbed,,,,,,,,\r\n"
+)
+
+TRICKY_ACTIVITIES = (
+    "email,type,occurred_at,lead_topic,url,campaign\r\n"
+    "ana@acme.example,email_open,2026-11-20T10:00:00Z,,/a,Spring\r\n"
+    "ana@acme.example,Email Open,2026-11-20T10:00:00.000000Z,,,Summer\r\n"
+    "ana@acme.example,Webinar Replay Watched,2026-11-20T11:00:00.5Z,Pricing webinar,'=x,\r\n"
+    "ANA@acme.example ,page_visit,21/11/2026 09:30,trial signup,/b,\r\n"
+    "bruno@acme.example,page_visit,2026-11-21T09:30:00+02:00,,/c, \r\n"
+    "bruno@acme.example,page_visit,2026-11-21 09:30,No such topic,/c,\r\n"
+    "carla@globex.example,,2026-11-21T09:30:00Z,,,\r\n"
+    "carla@globex.example,email_click,31/02/2026,,,\r\n"
+    "carla@globex.example,email_click,,,,\r\n"
+    "nobody@x.com,email_open,2026-11-21T09:30:00Z,,,\r\n"
+    "eva@initech.example,email_open,2026-13-01T10:00:00Z,,,\r\n"
+    "eva@initech.example,email_open,2026-11-19T10:00:00Z\r\n"
+    "eva@initech.example,email_open,2026-11-19T10:00:00Z,,,,\r\n"
+    "eva@initech.example,email_open,2026-11-19T11:00:00Z,,/d,Spring\r\n"
+)
+
+NEW_CONTACTS = (
+    "email,first_name,phone,buying_role,age,is_employee,account,account_domain,Cor favorita\r\n"
+    "n1@new.example,Um,'+55 11,Decision Maker,33,yes,Acme Tools,,azul\r\n"
+    "n2@new.example,Dois,,,,,,globex.example,\r\n"
+    "n3@new.example,Três,,user,0,não,Fresh Co,fresh.example,'=verde\r\n"
+    "n4@new.example, Quatro ,,,130,,Fresh Co,,\r\n"
+    "n5@new.example,Cinco,,,,sim,,,\r\n"
+    "n6@new.example,Seis,,,,,Initech,initech.example,roxo\r\n"
+)
+
+CLEAN_ACTIVITIES = "email,type,occurred_at,lead_topic,url\r\n" + "".join(
+    f"{who}@{where}.example,{kind},2026-11-{day:02d}T{hour:02d}:05:00.{hour}Z,{topic},{url}\r\n"
+    for day in range(1, 21)
+    for hour, (who, where, kind, topic, url) in enumerate(
+        [
+            ("ana", "acme", "email_open", "", ""),
+            ("ana", "acme", "page_visit", "Trial signup", "/t"),
+            ("bruno", "acme", "Brand New Type", "", "'=1+1"),
+            ("carla", "globex", "email_click", "", "/c"),
+            ("eva", "initech", "page_visit", "demo request", "/d"),
+        ]
+    )
+)
+
+
+def _row_by_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Switch every fast path off: rows go through the parser, validate and the loops."""
+    monkeypatch.setattr(importing._Contacts, "_setup_fast", lambda self: None)
+    monkeypatch.setattr(importing._Activities, "_setup_fast", lambda self: None)
+    monkeypatch.setattr(importing._Activities, "_process_plain", lambda self, *a: False)
+    monkeypatch.setattr(importing._Contacts, "_create_all", lambda self, rows: False)
+
+
+def _desk_rows(db: Database) -> dict[str, list[Any]]:
+    with db.reading() as session:
+        return {
+            table: [
+                tuple(row)
+                for row in session.execute(text(f"SELECT * FROM {table} ORDER BY 1")).all()
+            ]
+            for table in (
+                "contacts",
+                "accounts",
+                "activities",
+                "activity_types",
+                "leads",
+                "lead_events",
+                "score_history",
+            )
+        }
+
+
+def _imported(
+    db: Database, files: list[tuple[Path, str]], now: datetime, options: dict[str, Any]
+) -> list[Any]:
+    out: list[Any] = []
+    for path, kind in files:
+        report = import_csv(db, path, kind, now=now, **options)
+        out.append((report.summary(), report.rows, report.accounts_created))
+        out.append(report.activity_types_created)
+        out.append([(r.line, r.cells, r.problems) for r in report.rejected])
+        out.append(_desk_rows(db))
+    return out
+
+
+@pytest.mark.parametrize("chunk_rows", [None, 3])
+@pytest.mark.parametrize(
+    "options", [{}, {"blank_overwrites": True}, {"create_accounts": False}], ids=str
+)
+def test_fast_paths_match_the_row_by_row_path(
+    tmp_path: Path,
+    now: datetime,
+    monkeypatch: pytest.MonkeyPatch,
+    chunk_rows: int | None,
+    options: dict[str, Any],
+) -> None:
+    from leaddesk.services.desk import open_desk
+    from tests.factories import build_small_desk
+
+    if chunk_rows is not None:
+        monkeypatch.setattr(importing._Importer, "chunk_rows", chunk_rows)
+        monkeypatch.setattr(importing._Activities, "chunk_rows", chunk_rows)
+    files = [
+        (write(tmp_path / "n.csv", NEW_CONTACTS.encode()), "contacts"),
+        (write(tmp_path / "c.csv", TRICKY_CONTACTS.encode()), "contacts"),
+        (write(tmp_path / "clean.csv", CLEAN_ACTIVITIES.encode()), "activities"),
+        (write(tmp_path / "a.csv", TRICKY_ACTIVITIES.encode()), "activities"),
+        (tmp_path / "clean.csv", "activities"),  # again: every row is stored already
+        (tmp_path / "c.csv", "contacts"),
+    ]
+    results = []
+    for row_by_row in (False, True):
+        with monkeypatch.context() as patch:
+            if row_by_row:
+                _row_by_row(patch)
+            desk = open_desk(f"sqlite:///{tmp_path / f'desk-{row_by_row}.sqlite'}", now).db
+            try:
+                build_small_desk(desk, now)
+                results.append(_imported(desk, files, now, options))
+            finally:
+                desk.dispose()
+    fast, slow = results
+    assert fast == slow
+    assert fast[0][0] != "0 created, 0 updated, 0 skipped, 0 rejected"
