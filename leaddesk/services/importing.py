@@ -2863,6 +2863,10 @@ def _resolve_options(
 ) -> MatchSpec:
     if not match:
         return DEFAULT_MATCH[record_type]
+    # The preview resolves the strategy and hands it on to the dry run: the default of a
+    # type whose matching is fixed (activities, scores) must pass as it is.
+    if match == DEFAULT_MATCH[record_type]:
+        return DEFAULT_MATCH[record_type]
     if all(isinstance(m, str) for m in match):
         try:
             return parse_match([m for m in match if isinstance(m, str)], record_type)

@@ -987,3 +987,26 @@ def test_fast_paths_match_the_row_by_row_path(
     fast, slow = results
     assert fast == slow
     assert fast[0][0] != "0 created, 0 updated, 0 skipped, 0 rejected"
+
+
+@pytest.mark.parametrize(
+    ("kind", "content"),
+    [
+        (
+            "activities",
+            b"email,type,occurred_at,url\nana@acme.example,page_visit,"
+            b"2026-11-20T10:00:00Z,/pricing\n",
+        ),
+        ("scores", b"email,model,score,updated_at\nana@acme.example,Partner,72,2026-11-01\n"),
+    ],
+)
+def test_the_dry_run_preview_works_for_fixed_matching_types(
+    small_desk: Database, now: datetime, tmp_path: Path, kind: str, content: bytes
+) -> None:
+    """The wizard's summary page runs preview_csv with a database for every type."""
+    path = tmp_path / f"{kind}.csv"
+    path.write_bytes(content)
+    preview = importing.preview_csv(path, kind, db=small_desk, now=now)
+    assert preview.total_rows == 1
+    assert preview.rows_ok == 1
+    assert preview.to_create + preview.to_update == (1 if kind == "activities" else 2)
