@@ -101,6 +101,29 @@ def test_fast_path_stores_exactly_what_sqlalchemy_types_store(
         core.dispose()
 
 
+@pytest.mark.parametrize(
+    "base", [datetime(2026, 5, 24, 12), datetime(2026, 5, 24, 23, 59, 58, 123456)]
+)
+def test_time_text_is_what_isoformat_writes(base: datetime) -> None:
+    codec = demo._Codec(True, base)
+    for seconds in [0, 1, 59, 60, 3599, 86_399, 86_400, 15_724_800, 34_559_999, 34_560_000, -5]:
+        expected = (base + timedelta(seconds=seconds)).isoformat(" ", "microseconds")
+        assert codec.when(seconds) == expected, seconds
+    assert demo._Codec(False, base).when(90) == base + timedelta(seconds=90)
+
+
+def test_list_labels_are_written_with_the_leads(demo_db: Database) -> None:
+    """The demo writes the folded sort/search columns itself; recomputing them the way a
+    form edit does must find nothing to change."""
+    from leaddesk.services import recompute
+
+    before = _rows(demo_db, "leads")
+    assert all(row[-1] for row in before)  # every lead can be found
+    with demo_db.transaction() as session:
+        recompute.refresh_lead_labels(session)
+    assert _rows(demo_db, "leads") == before
+
+
 # --- counts and records ------------------------------------------------------------------------
 
 
