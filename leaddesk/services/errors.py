@@ -17,4 +17,9 @@ class ConflictError(ServiceError):
     pass
 
 
-__all__ = ["ConflictError", "NotFoundError", "ServiceError", "ValidationError"]
+class Cancelled(ServiceError):
+    """The user stopped a long action (Cancel in a progress dialog); whatever it had
+    started is undone, so the desk and the files are as they were before it."""
+
+
+__all__ = ["Cancelled", "ConflictError", "NotFoundError", "ServiceError", "ValidationError"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, aliased
 
 from leaddesk.domain import csv_format as fmt
 from leaddesk.services import lists
-from leaddesk.services.errors import ServiceError
+from leaddesk.services.errors import Cancelled, ServiceError
 from leaddesk.services.importing import ACCOUNT_COLUMNS, CONTACT_COLUMNS
 from leaddesk.store.database import Database
 from leaddesk.store.models import Account, Activity, Contact, ExternalScore, Lead, User
@@ -54,6 +54,13 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 
 class ExportError(ServiceError):
     pass
+
+
+class ExportCancelled(Cancelled):
+    """The progress callback said stop; the unfinished file has been removed."""
+
+
+Progress = Callable[[int, int], bool]
 
 
 def _json_keys(session: Session, table: str, column: str) -> list[str]:
@@ -112,15 +119,26 @@ def _rows(
     lead_query: lists.LeadQuery | None,
     contact_query: lists.ContactQuery | None,
     account_query: lists.AccountQuery | None,
-) -> tuple[list[str], Iterator[list[str]]]:
+) -> tuple[list[str], int, Iterator[list[str]]]:
+    """The header, how many rows will follow (for progress) and the rows."""
     fixed = COLUMNS[record_type]
+
+    def total(ids: Sequence[int] | None, column: Any) -> int:
+        if ids is not None:
+            return len(ids)
+        return int(session.scalar(select(func.count(column))) or 0)
+
     if record_type == "accounts":
         keys = _json_keys(session, "accounts", "custom")
         ids = lists.account_ids(db, account_query) if account_query else None
         query = select(Account.id, Account.custom, *(getattr(Account, c) for c in fixed))
-        return [*fixed, *_extra_headers(keys, fixed)], (
-            [*(_cell(v) for v in row[2:]), *(_cell((row[1] or {}).get(k)) for k in keys)]
-            for row in _in_order(session, query, Account.id, ids)
+        return (
+            [*fixed, *_extra_headers(keys, fixed)],
+            total(ids, Account.id),
+            (
+                [*(_cell(v) for v in row[2:]), *(_cell((row[1] or {}).get(k)) for k in keys)]
+                for row in _in_order(session, query, Account.id, ids)
+            ),
         )
     if record_type == "contacts":
         keys = _json_keys(session, "contacts", "custom")
@@ -132,9 +150,13 @@ def _rows(
             Account.name,
             Account.domain,
         ).outerjoin(Account, Account.id == Contact.account_id)
-        return [*fixed, *_extra_headers(keys, fixed)], (
-            [*(_cell(v) for v in row[2:]), *(_cell((row[1] or {}).get(k)) for k in keys)]
-            for row in _in_order(session, query, Contact.id, ids)
+        return (
+            [*fixed, *_extra_headers(keys, fixed)],
+            total(ids, Contact.id),
+            (
+                [*(_cell(v) for v in row[2:]), *(_cell((row[1] or {}).get(k)) for k in keys)]
+                for row in _in_order(session, query, Contact.id, ids)
+            ),
         )
     if record_type == "leads":
         keys = _json_keys(session, "leads", "custom")
@@ -159,13 +181,17 @@ def _rows(
             .outerjoin(company, company.id == func.coalesce(Lead.account_id, Contact.account_id))
             .outerjoin(User, User.id == Lead.owner_id)
         )
-        return [*fixed, *_extra_headers(keys, fixed)], (
-            [
-                _cell(row[0]),
-                *(_cell(v) for v in row[2:]),
-                *(_cell((row[1] or {}).get(k)) for k in keys),
-            ]
-            for row in _in_order(session, query, Lead.id, ids)
+        return (
+            [*fixed, *_extra_headers(keys, fixed)],
+            total(ids, Lead.id),
+            (
+                [
+                    _cell(row[0]),
+                    *(_cell(v) for v in row[2:]),
+                    *(_cell((row[1] or {}).get(k)) for k in keys),
+                ]
+                for row in _in_order(session, query, Lead.id, ids)
+            ),
         )
     if record_type == "activities":
         keys = _json_keys(session, "activities", "properties")
@@ -206,9 +232,13 @@ def _rows(
             .join(Contact, Contact.id == Activity.contact_id)
             .outerjoin(Lead, Lead.id == Activity.lead_id)
         )
-        return [*fixed, *_extra_headers(keys, fixed)], (
-            [*(_cell(v) for v in row[2:]), *(_cell((row[1] or {}).get(k)) for k in keys)]
-            for row in _in_order(session, query, Activity.id, activity_ids)
+        return (
+            [*fixed, *_extra_headers(keys, fixed)],
+            total(activity_ids, Activity.id),
+            (
+                [*(_cell(v) for v in row[2:]), *(_cell((row[1] or {}).get(k)) for k in keys)]
+                for row in _in_order(session, query, Activity.id, activity_ids)
+            ),
         )
     query = (
         select(
@@ -222,8 +252,10 @@ def _rows(
         .join(Lead, Lead.id == ExternalScore.lead_id)
         .outerjoin(Contact, Contact.id == Lead.contact_id)
     )
-    return list(fixed), (
-        [_cell(v) for v in row[1:]] for row in _in_order(session, query, ExternalScore.id, None)
+    return (
+        list(fixed),
+        total(None, ExternalScore.id),
+        ([_cell(v) for v in row[1:]] for row in _in_order(session, query, ExternalScore.id, None)),
     )
 
 
@@ -237,26 +269,36 @@ def export_csv(
     lead_query: lists.LeadQuery | None = None,
     contact_query: lists.ContactQuery | None = None,
     account_query: lists.AccountQuery | None = None,
+    progress: Progress | None = None,
 ) -> int:
     """Write every record of the type (or the list view's records, in its order, when
     a query is given) to ``path``; ``-`` writes to standard output. Returns the number of
-    rows written."""
+    rows written.
+
+    ``progress(done, total)`` is called every few thousand rows; when it returns False the
+    export stops with ExportCancelled and the unfinished file is deleted (a file that
+    looks complete but is not would be worse than none)."""
     if record_type not in EXPORT_TYPES:
         raise ExportError(f"cannot export {record_type!r}; choose one of {', '.join(EXPORT_TYPES)}")
     try:
         sep = fmt.delimiter_from_text(delimiter)
     except ValueError as exc:
         raise ExportError(str(exc)) from None
+    queries = (lead_query, contact_query, account_query)
     if str(path) == "-":
-        return _write(db, record_type, sys.stdout, sep, lead_query, contact_query, account_query)
+        return _write(db, record_type, sys.stdout, sep, queries, progress)
     target = Path(path)
     encoding = fmt.UTF8_BOM if bom else fmt.UTF8
     try:
         handle = target.open("w", encoding=encoding, newline="")
     except OSError as exc:
         raise ExportError(f"cannot write {target}: {exc.strerror or exc}") from None
-    with handle:
-        return _write(db, record_type, handle, sep, lead_query, contact_query, account_query)
+    try:
+        with handle:
+            return _write(db, record_type, handle, sep, queries, progress)
+    except ExportCancelled:
+        target.unlink(missing_ok=True)
+        raise
 
 
 def _write(
@@ -264,14 +306,15 @@ def _write(
     record_type: str,
     handle: TextIO,
     delimiter: str,
-    lead_query: lists.LeadQuery | None,
-    contact_query: lists.ContactQuery | None,
-    account_query: lists.AccountQuery | None,
+    queries: tuple[lists.LeadQuery | None, lists.ContactQuery | None, lists.AccountQuery | None],
+    progress: Progress | None,
 ) -> int:
     writer = csv.writer(handle, delimiter=delimiter)
     count = 0
     with db.reading() as session:
-        headers, rows = _rows(session, record_type, db, lead_query, contact_query, account_query)
+        headers, total, rows = _rows(session, record_type, db, *queries)
+        if progress is not None and not progress(0, total):
+            raise ExportCancelled("export cancelled")
         writer.writerow(headers)
         batch: list[list[str]] = []
         for row in rows:
@@ -280,8 +323,12 @@ def _write(
                 writer.writerows(batch)
                 count += len(batch)
                 batch = []
+                if progress is not None and not progress(min(count, total), total):
+                    raise ExportCancelled("export cancelled")
         writer.writerows(batch)
         count += len(batch)
+    if progress is not None:
+        progress(count, max(total, count))
     return count
 
 

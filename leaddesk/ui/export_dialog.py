@@ -6,11 +6,11 @@ same order. The file is UTF-8 with a byte-order mark unless the user says otherw
 Excel opens accents correctly, and the delimiter is the user's (Excel in Brazil wants
 semicolons).
 
-The export runs on a worker thread. ``export_csv`` takes no progress callback, so the
-progress dialog is a busy bar that counts the megabytes written, and Cancel takes effect
-when the service returns: the rows go to a temporary file next to the target, which
-replaces the target only when the export completed, so a cancelled export leaves no file
-and never half-overwrites an old one.
+The export runs on a worker thread behind a progress dialog (rows written of rows to
+write, and the megabytes so far) whose Cancel stops ``export_csv`` within a few thousand
+rows. The rows go to a temporary file next to the target, which replaces the target only
+when the export completed, so a cancelled export leaves no file and never half-overwrites
+an old one.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from leaddesk.services.exporting import export_csv
+from leaddesk.services.exporting import ExportCancelled, export_csv
 from leaddesk.services.lists import (
     AccountQuery,
     ContactQuery,
@@ -32,7 +32,6 @@ from leaddesk.services.lists import (
     desk_counts,
     lead_ids,
 )
-from leaddesk.services.scoring import RescoreCancelled
 from leaddesk.store.database import Database
 from leaddesk.ui.display import format_count
 from leaddesk.ui.qt import (
@@ -349,9 +348,17 @@ class ExportDialog(QDialog):
 
         def write(db: Database, progress: Callable[[int, int], bool]) -> int:
             try:
-                count = export_csv(db, record_type, part, delimiter=delimiter, bom=bom, **queries)
-                if not progress(1, 1):
-                    raise RescoreCancelled()  # the workers' word for "cancelled"
+                count = export_csv(
+                    db,
+                    record_type,
+                    part,
+                    delimiter=delimiter,
+                    bom=bom,
+                    progress=progress,
+                    **queries,
+                )
+                if not progress(count, count):  # cancelled after the last row
+                    raise ExportCancelled("export cancelled")
                 os.replace(part, target)
             except BaseException:
                 part.unlink(missing_ok=True)
@@ -369,10 +376,6 @@ class ExportDialog(QDialog):
             label=f"Exporting {nouns[1]} to {target.name}…",
         )
         self.job.finished.connect(self._job_ended)
-        if self.job.progress_dialog is not None:
-            # No progress arrives from export_csv; this starts the dialog's show timer
-            # (otherwise it waits for a first value that never comes).
-            self.job.progress_dialog.setValue(0)
         self._update_button()
         self._size_timer.start()
         return self.job

@@ -6,8 +6,8 @@ stay responsive and the user must be able to change their mind. The rules (DESIG
 * the worker builds its **own** ``Database(url)`` and disposes of it afterwards - a
   SQLAlchemy session never crosses threads;
 * progress reaches the UI through queued signals, and the progress callback answers False
-  once Cancel was pressed, which makes the service raise ``RescoreCancelled`` and roll its
-  transaction back, so a cancelled job changes nothing;
+  once Cancel was pressed, which makes the service raise ``RescoreCancelled`` or another
+  ``services.errors.Cancelled`` and undo its work, so a cancelled job changes nothing;
 * whatever goes wrong ends as a readable message, never as a traceback or as a progress
   dialog left up forever.
 
@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from leaddesk.domain.scoring_file import ScoringFileError
-from leaddesk.services.errors import ServiceError, ValidationError
+from leaddesk.services.errors import Cancelled, ServiceError, ValidationError
 from leaddesk.services.scoring import RescoreCancelled
 from leaddesk.store.database import Database
 from leaddesk.ui.qt import (
@@ -99,7 +99,7 @@ def error_text(error: BaseException) -> str:
         return "\n".join(lines) or "The scoring file is not valid."
     if isinstance(error, ValidationError):
         return "\n".join(str(message) for message in error.errors.values()) or str(error)
-    if isinstance(error, RescoreCancelled):
+    if isinstance(error, (RescoreCancelled, Cancelled)):
         return CANCELLED_TEXT
     if isinstance(error, ServiceError):
         return str(error)
@@ -158,7 +158,7 @@ class _Worker(QObject):
             if self.stop.is_set():
                 raise RescoreCancelled()
             result = self._fn(db, self._progress)
-        except RescoreCancelled:
+        except (RescoreCancelled, Cancelled):
             self.outcome = ("cancelled", None)
         except (ServiceError, ScoringFileError, ValueError, OSError) as exc:
             self.outcome = ("failed", exc)

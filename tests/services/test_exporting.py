@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from leaddesk.services import activities, records
-from leaddesk.services.exporting import ExportError, export_csv
+from leaddesk.services import activities, exporting, records
+from leaddesk.services.exporting import ExportCancelled, ExportError, export_csv
 from leaddesk.services.importing import import_csv
 from leaddesk.services.lists import ContactQuery, LeadQuery
 from leaddesk.store.database import Database
@@ -203,3 +203,45 @@ def test_bad_requests(rich_desk: Database, tmp_path: Path) -> None:
         export_csv(rich_desk, "leads", tmp_path / "x.csv", delimiter=";;")
     with pytest.raises(ExportError, match="cannot write"):
         export_csv(rich_desk, "leads", tmp_path / "missing" / "x.csv")
+
+
+@pytest.mark.parametrize("kind", ["accounts", "contacts", "leads", "activities", "scores"])
+def test_progress_counts_up_to_the_rows_written(
+    rich_desk: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    monkeypatch.setattr(exporting, "CHUNK", 1)  # a report after every row
+    calls: list[tuple[int, int]] = []
+    count = export_csv(
+        rich_desk, kind, tmp_path / "out.csv", progress=lambda d, t: calls.append((d, t)) or True
+    )
+    assert len(read(tmp_path / "out.csv")) == count + 1
+    assert calls[0] == (0, count)
+    assert calls[-1] == (count, count)
+    assert [d for d, _t in calls] == sorted(d for d, _t in calls)
+    assert {t for _d, t in calls} == {count}
+
+
+def test_progress_of_a_list_view_counts_its_rows(rich_desk: Database, tmp_path: Path) -> None:
+    calls: list[tuple[int, int]] = []
+    query = LeadQuery(search="globex")
+    count = export_csv(
+        rich_desk,
+        "leads",
+        tmp_path / "out.csv",
+        lead_query=query,
+        progress=lambda d, t: calls.append((d, t)) or True,
+    )
+    everything = export_csv(rich_desk, "leads", tmp_path / "all.csv")
+    assert 0 < count < everything
+    assert calls[0] == (0, count) and calls[-1] == (count, count)
+
+
+def test_cancel_stops_the_export_and_removes_the_unfinished_file(
+    rich_desk: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(exporting, "CHUNK", 1)
+    answers = iter([True, True, False])
+    target = tmp_path / "contacts.csv"
+    with pytest.raises(ExportCancelled):
+        export_csv(rich_desk, "contacts", target, progress=lambda _d, _t: next(answers))
+    assert not target.exists()

@@ -186,3 +186,19 @@ def test_cancel_leaves_no_file_and_the_old_one_intact(
     assert ("information", "Export", "Export cancelled; no file was written.") in (
         message_boxes.shown
     )
+
+
+def test_progress_counts_the_rows_up_to_the_last(
+    qtbot: QtBot, make_window: MakeWindow, small_desk: Database, tmp_path: Path
+) -> None:
+    window = make_window(small_desk)
+    dialog = window.open_export()
+    dialog.everything_button.setChecked(True)
+    dialog.path_edit.setText(str(tmp_path / "leads.csv"))
+    job = dialog.export()
+    assert job is not None
+    seen: list[tuple[int, int]] = []
+    job.progressed.connect(lambda done, total: seen.append((done, total)))
+    qtbot.waitUntil(lambda: dialog.written is not None)
+    assert dialog.written
+    assert seen[-1] == (dialog.written, dialog.written)
