@@ -59,6 +59,7 @@ from sqlalchemy import Connection, Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from leaddesk.domain.search_text import lead_labels
+from leaddesk.services.errors import Cancelled
 from leaddesk.store.database import Database
 from leaddesk.store.models import Account, Activity, ActivityType, Contact, Lead, User
 
@@ -75,7 +76,7 @@ Row = tuple[Any, ...]
 Progress = Callable[[int, int], bool]
 
 
-class DemoCancelled(Exception):
+class DemoCancelled(Cancelled):
     """The progress callback asked to stop; the transaction has been rolled back."""
 
 
