@@ -107,6 +107,20 @@ def log_activity(
     """
     props = _clean_properties(properties or {})
     with db.transaction() as session:
+        driver = recompute.sqlite_driver(session)
+        if driver is not None:
+            return _log_on_sqlite(
+                session,
+                driver.cursor(),
+                type_key=type_key,
+                occurred_at=occurred_at,
+                now=now,
+                email=email,
+                contact_id=contact_id,
+                lead_id=lead_id,
+                properties=props,
+                user_id=user_id,
+            )
         conn = session.connection()
         if email is not None:
             found = conn.execute(_CONTACT_BY_EMAIL, {"email": normalise_email(email)}).first()
@@ -140,6 +154,83 @@ def log_activity(
         return LoggedActivity(activity_id, contact_key, _touched_rows(session, touched))
 
 
+def _log_on_sqlite(
+    session: Session,
+    cursor: Any,
+    *,
+    type_key: str,
+    occurred_at: datetime,
+    now: datetime,
+    email: str | None,
+    contact_id: int | None,
+    lead_id: int | None,
+    properties: dict[str, Any],
+    user_id: int | None,
+) -> LoggedActivity:
+    """``log_activity`` in plain statements on the session's SQLite connection (see
+    ``recompute.rescore_contact``): same checks in the same order, same messages, same rows.
+
+    The look-ups before the insert run outside the write transaction, as the ORM path's
+    do; everything the re-score reads is read after the insert, inside it."""
+    run = recompute.run_sql
+    if email is not None:
+        found = run(cursor, _SQL_CONTACT_BY_EMAIL, (normalise_email(email),)).fetchone()
+        if found is None:
+            raise NotFoundError(f"no contact with e-mail {normalise_email(email)}")
+    else:
+        if contact_id is None and lead_id is not None:
+            lead = run(cursor, _SQL_LEAD_CONTACT, (lead_id,)).fetchone()
+            if lead is None:
+                raise NotFoundError(f"no lead #{lead_id}")
+            if lead[0] is None:
+                raise ServiceError(
+                    f"lead #{lead_id} has no contact; link a contact to log an activity on it"
+                )
+            contact_id = lead[0]
+        if contact_id is None:
+            raise ValidationError({"contact": "say which contact did this"})
+        found = run(cursor, _SQL_CONTACT_BY_ID, (contact_id,)).fetchone()
+        if found is None:
+            raise NotFoundError(f"no contact with id {contact_id}")
+    contact_key, account_id = found
+    key = normalise_type_key(type_key)
+    if run(cursor, _SQL_TYPE_EXISTS, (key,)).fetchone() is None:
+        key = _resolve_type(session, type_key)
+    if lead_id is not None and run(cursor, _SQL_LEAD_CONTACT, (lead_id,)).fetchone() is None:
+        raise NotFoundError(f"no lead #{lead_id}")
+    session.flush()
+    dialect = session.get_bind().dialect
+    columns = _activity_t.c
+    run(
+        cursor,
+        _SQL_INSERT_ACTIVITY,
+        (
+            contact_key,
+            lead_id,
+            key,
+            recompute.bind_processor(dialect, columns.occurred_at)(occurred_at),
+            recompute.bind_processor(dialect, columns.properties)(properties),
+            user_id,
+            recompute.bind_processor(dialect, columns.created_at)(now),
+        ),
+    )
+    activity_id = int(cursor.lastrowid)
+    touched = recompute.rescore_contact(
+        session, cursor, contact_key, account_id, occurred_at, now, "activity logged"
+    )
+    return LoggedActivity(activity_id, contact_key, [TouchedLead(*row) for row in touched])
+
+
+_SQL_CONTACT_BY_EMAIL = "SELECT id, account_id FROM contacts WHERE email = ?"
+_SQL_CONTACT_BY_ID = "SELECT id, account_id FROM contacts WHERE id = ?"
+_SQL_LEAD_CONTACT = "SELECT contact_id FROM leads WHERE id = ?"
+_SQL_TYPE_EXISTS = 'SELECT 1 FROM activity_types WHERE "key" = ?'
+_SQL_INSERT_ACTIVITY = (
+    "INSERT INTO activities"
+    " (contact_id, lead_id, type_key, occurred_at, properties, user_id, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_activity_t = cast(Table, Activity.__table__)
 _contact_t = cast(Table, Contact.__table__)
 _type_t = cast(Table, ActivityType.__table__)
 _lead_t = cast(Table, Lead.__table__)

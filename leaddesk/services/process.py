@@ -568,6 +568,12 @@ def _load_rules(session: Session) -> list[DisqualificationRule]:
             AppSetting.key == DISQUALIFICATION_RULES_KEY
         )
     )
+    return rules_from_stored(raw)
+
+
+def rules_from_stored(raw: Any) -> list[DisqualificationRule]:
+    """The rules of the setting's stored value (its JSON text on SQLite, or the decoded
+    value), parsed once per distinct text."""
     if raw is None:
         return []
     import json
@@ -791,8 +797,6 @@ _threshold_cache: dict[str, tuple[int | None, str | None]] = {}
 def _thresholds(session: Session) -> dict[int, tuple[str, int | None, str | None]]:
     """Every model's name, sales-ready threshold and tag (inactive models too: a history
     row may name one), parsed once per distinct definition text."""
-    import json
-
     from sqlalchemy import Text, type_coerce
 
     out: dict[int, tuple[str, int | None, str | None]] = {}
@@ -803,16 +807,25 @@ def _thresholds(session: Session) -> dict[int, tuple[str, int | None, str | None
             type_coerce(ScoringModelRecord.definition, Text),
         )
     ):
-        key = raw if isinstance(raw, str) else json.dumps(raw, sort_keys=True)
-        found = _threshold_cache.get(key)
-        if found is None:
-            definition = (json.loads(raw) if isinstance(raw, str) else raw) or {}
-            found = (definition.get("sales_ready_at"), definition.get("threshold_tag"))
-            if len(_threshold_cache) > 64:
-                _threshold_cache.clear()
-            _threshold_cache[key] = found
+        found = threshold_of(raw)
         out[model_id] = (name, found[0], found[1])
     return out
+
+
+def threshold_of(raw: Any) -> tuple[int | None, str | None]:
+    """A model's sales-ready threshold and tag from its stored definition (JSON text on
+    SQLite, or the decoded value), parsed once per distinct text."""
+    import json
+
+    key = raw if isinstance(raw, str) else json.dumps(raw, sort_keys=True)
+    found = _threshold_cache.get(key)
+    if found is None:
+        definition = (json.loads(raw) if isinstance(raw, str) else raw) or {}
+        found = (definition.get("sales_ready_at"), definition.get("threshold_tag"))
+        if len(_threshold_cache) > 64:
+            _threshold_cache.clear()
+        _threshold_cache[key] = found
+    return found
 
 
 def apply_after_scoring(

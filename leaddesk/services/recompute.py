@@ -8,15 +8,19 @@ action commits, and what makes a failed action leave no half-updated score behin
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, Text, bindparam, func, insert, or_, select, type_coerce, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, aliased
 
+from leaddesk.domain import process as proc
+from leaddesk.domain.process import ROLE_INQUIRY, LeadState, Outcome, Stages, StageSpec
 from leaddesk.domain.scoring import ActivityFact, LeadFacts, ScoringModel, score_models, stars
 from leaddesk.domain.scoring_file import FORMAT, parse_document
 from leaddesk.domain.validation import ACCOUNT_FIELDS, CONTACT_FIELDS
@@ -30,6 +34,9 @@ from leaddesk.store.models import (
     ScoreHistory,
     ScoringModelRecord,
 )
+
+if TYPE_CHECKING:
+    from leaddesk.services.process import DisqualificationRule
 
 CONTACT_FACT_FIELDS = CONTACT_FIELDS  # TODO: bulk_rescore imports these names
 ACCOUNT_FACT_FIELDS = ACCOUNT_FIELDS
@@ -187,25 +194,28 @@ def active_models(session: Session) -> list[ActiveModel]:
         .where(ScoringModelRecord.active.is_(True))
         .order_by(ScoringModelRecord.position, ScoringModelRecord.id)
     )
-    out: list[ActiveModel] = []
-    for model_id, name, raw in rows:
-        text_key = json_key(raw)
-        found = _active_cache.get((model_id, name, text_key))
-        if found is None:
-            definition = json_value(raw)
-            key = json.dumps(definition, sort_keys=True)
-            model = _parsed_cache.get(key)
-            if model is None:
-                if len(_parsed_cache) > 64:
-                    _parsed_cache.clear()
-                model = parse_document({"format": FORMAT, "models": [definition]})[0]
-                _parsed_cache[key] = model
-            if len(_active_cache) > 64:
-                _active_cache.clear()
-            found = ActiveModel(model_id, name, model)
-            _active_cache[(model_id, name, text_key)] = found
-        out.append(found)
-    return out
+    return [_active_model(model_id, name, raw) for model_id, name, raw in rows]
+
+
+def _active_model(model_id: int, name: str, raw: Any) -> ActiveModel:
+    """The parsed model of one stored definition (read with ``raw_json``), from the cache
+    when this id, name and text were seen before."""
+    text_key = json_key(raw)
+    found = _active_cache.get((model_id, name, text_key))
+    if found is None:
+        definition = json_value(raw)
+        key = json.dumps(definition, sort_keys=True)
+        model = _parsed_cache.get(key)
+        if model is None:
+            if len(_parsed_cache) > 64:
+                _parsed_cache.clear()
+            model = parse_document({"format": FORMAT, "models": [definition]})[0]
+            _parsed_cache[key] = model
+        if len(_active_cache) > 64:
+            _active_cache.clear()
+        found = ActiveModel(model_id, name, model)
+        _active_cache[(model_id, name, text_key)] = found
+    return found
 
 
 def _fields(prefix: str, row: Any, names: Iterable[str]) -> dict[str, Any]:
@@ -602,3 +612,590 @@ def refresh_lead_labels(session: Session, lead_ids: Iterable[int] | None = None)
             )
             count += len(updates)
     return count
+
+
+# --- one contact's leads, on SQLite -----------------------------------------------------------
+#
+# Logging an activity is the desk's hot path: a telemarketer logs a call and expects the
+# list to show the new score at once. Through the functions above that costs ~20
+# SQLAlchemy statements (30-110 µs of overhead each on top of SQLite's few µs) and re-reads
+# and re-checks the models, rules and stages every time. The path below does the same work
+# for the leads that read one contact's activities with about a dozen plain statements on
+# the session's own DBAPI connection (so inside the caller's transaction), decodes values
+# with the very processors SQLAlchemy would use, reads the desk's configuration in one
+# statement and parses it once per distinct content (so a model edited by another
+# connection or program is seen at once), and leaves index entries alone when a score did
+# not change. ``test_activities`` checks it against ``rescore`` on the same data.
+
+_Processor = Callable[[Any], Any] | None
+
+
+@dataclass(frozen=True)
+class DeskConfig:
+    """What a re-score reads besides the leads themselves."""
+
+    models: tuple[ActiveModel, ...]
+    #: every model's (name, sales-ready threshold, threshold tag), inactive ones too
+    thresholds: Mapping[int, tuple[str, int | None, str | None]]
+    #: the active disqualification rules, in their stored order
+    rules: tuple[DisqualificationRule, ...]
+    stages: tuple[StageSpec, ...]
+    inquiry_stage: str | None
+
+    def stage_label(self, key: str) -> str:
+        return next((s.label for s in self.stages if s.key == key), None) or key
+
+
+_CONFIG_SQL = (
+    "SELECT 'm', id, name, position, active, definition, NULL FROM scoring_models "
+    "UNION ALL SELECT 'r', NULL, key, NULL, NULL, value, NULL FROM app_settings "
+    "WHERE key = ? "
+    "UNION ALL SELECT 's', NULL, key, position, role, fields, label FROM stages"
+)
+_config_cache: dict[tuple[Any, ...], DeskConfig] = {}
+
+
+def sqlite_driver(session: Session) -> Any | None:
+    """The DBAPI connection under the session's transaction when the fast path can use it
+    (SQLite through the standard ``sqlite3`` module), else None."""
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name != "sqlite" or dialect.driver != "pysqlite":
+        return None
+    return connection.connection.driver_connection
+
+
+def run_sql(cursor: Any, sql: str, params: Sequence[Any] = ()) -> Any:
+    """``cursor.execute`` raising SQLAlchemy's exceptions, as the ORM path would."""
+    try:
+        return cursor.execute(sql, params)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
+
+
+def _run_many(cursor: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    try:
+        cursor.executemany(sql, rows)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, rows, exc, sqlite3.Error) from exc
+
+
+def desk_config(cursor: Any) -> DeskConfig:
+    """Models, rules and stages in one statement; parsed only when their text changed."""
+    from leaddesk.services.process import DISQUALIFICATION_RULES_KEY
+
+    rows = tuple(run_sql(cursor, _CONFIG_SQL, (DISQUALIFICATION_RULES_KEY,)).fetchall())
+    found = _config_cache.get(rows)
+    if found is None:
+        found = _parse_config(rows)
+        if len(_config_cache) > 16:
+            _config_cache.clear()
+        _config_cache[rows] = found
+    return found
+
+
+def _parse_config(rows: Sequence[Sequence[Any]]) -> DeskConfig:
+    from leaddesk.services.process import rules_from_stored, threshold_of
+
+    models = sorted((r[3], r[1], r[2], r[5]) for r in rows if r[0] == "m" and r[4] == 1)
+    thresholds = {r[1]: (r[2], *threshold_of(r[5])) for r in rows if r[0] == "m"}
+    stored_rules = next((r[5] for r in rows if r[0] == "r"), None)
+    stages = [
+        StageSpec(r[2], r[6], r[4], tuple(dict(f) for f in json_value(r[5]) or []))
+        for r in sorted((r for r in rows if r[0] == "s"), key=lambda r: (r[3], r[2]))
+    ]
+    return DeskConfig(
+        models=tuple(_active_model(i, name, raw) for _pos, i, name, raw in models),
+        thresholds=thresholds,
+        rules=tuple(r for r in rules_from_stored(stored_rules) if r.active),
+        stages=tuple(stages),
+        inquiry_stage=next((s.key for s in stages if s.role == ROLE_INQUIRY), None),
+    )
+
+
+_proc_cache: dict[tuple[Any, ...], tuple[_Processor, ...]] = {}
+
+
+def _result_processors(dialect: Any, table: Table, names: Sequence[str]) -> tuple[_Processor, ...]:
+    """What SQLAlchemy applies to these columns' raw values when it reads them."""
+    key = (dialect, table.name, tuple(names))
+    found = _proc_cache.get(key)
+    if found is None:
+        found = tuple(
+            table.c[name].type.dialect_impl(dialect).result_processor(dialect, None)
+            for name in names
+        )
+        if len(_proc_cache) > 64:
+            _proc_cache.clear()
+        _proc_cache[key] = found
+    return found
+
+
+def bind_processor(dialect: Any, column: Any) -> Callable[[Any], Any]:
+    """What SQLAlchemy applies to a value it writes into this column."""
+    key = (dialect, column.table.name, column.name, "bind")
+    found = _proc_cache.get(key)
+    if found is None:
+        processor = column.type.dialect_impl(dialect).bind_processor(dialect)
+        found = (processor,)
+        _proc_cache[key] = found
+    return found[0] or _identity
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _decoded(processors: Sequence[_Processor], values: Sequence[Any]) -> list[Any]:
+    return [
+        value if processor is None or value is None else processor(value)
+        for processor, value in zip(processors, values, strict=True)
+    ]
+
+
+_LEAD_COLUMNS = (
+    "id",
+    "contact_id",
+    "account_id",
+    "topic",
+    "source",
+    "stage",
+    "status",
+    "tags",
+    "custom",
+    "created_at",
+    "scored_at",
+    "score",
+    "stars",
+    "telemarketing_ready",
+    "accepted_telemarketing",
+    "sales_ready",
+    "sales_accepted",
+    "owner_id",
+)
+_CONTACT_COLUMNS = ("id", "account_id", "custom", *CONTACT_FIELDS)
+_ACCOUNT_COLUMNS = ("id", "custom", *ACCOUNT_FIELDS)
+_ACTIVITY_COLUMNS = ("id", "type_key", "occurred_at", "properties")
+_LEADS_OF_CONTACT = (
+    "SELECT "
+    + ", ".join(
+        [f"l.{n}" for n in _LEAD_COLUMNS]
+        + ["u.role"]
+        + [f"c.{n}" for n in _CONTACT_COLUMNS]
+        + [f"a.{n}" for n in _ACCOUNT_COLUMNS]
+    )
+    + " FROM leads AS l LEFT JOIN users AS u ON u.id = l.owner_id"
+    " LEFT JOIN contacts AS c ON c.id = l.contact_id"
+    " LEFT JOIN accounts AS a ON a.id = coalesce(l.account_id, c.account_id)"
+)
+_BY_CONTACT = " WHERE l.contact_id = ? ORDER BY l.id"
+_BY_CONTACT_OR_ACCOUNT = (
+    " WHERE l.contact_id = ? OR (l.contact_id IS NULL AND l.account_id = ?) ORDER BY l.id"
+)
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+@dataclass
+class _LeadRow:
+    id: int
+    contact_id: int | None
+    account_id: int | None
+    topic: str
+    stage: str
+    scored_at: Any
+    score: int
+    stars: int
+    state: LeadState
+    fields: dict[str, Any]
+    #: the ``contact.*`` / ``account.*`` facts, None when the lead has no such record
+    contact_fields: dict[str, Any] | None
+    account_fields: dict[str, Any] | None
+    created_at: datetime
+
+
+def rescore_contact(
+    session: Session,
+    cursor: Any,
+    contact_id: int,
+    account_id: int | None,
+    occurred_at: datetime | None,
+    now: datetime,
+    cause: str,
+) -> list[tuple[int, str, int, str, str]]:
+    """``leads_touched_by_contact`` + ``note_activity`` (when ``occurred_at`` is given) +
+    ``rescore`` for the leads that read this contact's activities, on SQLite through
+    ``cursor`` (of :func:`sqlite_driver`). Returns each touched lead's id, topic, list
+    score, stage and stage label afterwards, by id."""
+    from leaddesk.services import process
+
+    session.flush()
+    dialect = session.get_bind().dialect
+    if account_id is None:
+        raw_leads = run_sql(cursor, _LEADS_OF_CONTACT + _BY_CONTACT, (contact_id,)).fetchall()
+    else:
+        raw_leads = run_sql(
+            cursor, _LEADS_OF_CONTACT + _BY_CONTACT_OR_ACCOUNT, (contact_id, account_id)
+        ).fetchall()
+    if not raw_leads:
+        return []
+    ids = [row[0] for row in raw_leads]
+    if occurred_at is not None:
+        when = bind_processor(dialect, _lead_t.c.last_activity_at)(occurred_at)
+        run_sql(
+            cursor,
+            f"UPDATE leads SET last_activity_at = ? WHERE id IN ({_marks(len(ids))})"
+            " AND (last_activity_at IS NULL OR last_activity_at < ?)",
+            (when, *ids, when),
+        )
+        _expire_loaded(session, (Lead,))
+    config = desk_config(cursor)
+    leads = _lead_rows(cursor, dialect, raw_leads)
+    if not config.models and not config.rules:
+        return [(r.id, r.topic, r.score, r.stage, config.stage_label(r.stage)) for r in leads]
+    facts = _contact_facts(cursor, dialect, leads)
+    unscored = {
+        r.id
+        for r in leads
+        if r.scored_at is None
+        and config.inquiry_stage is not None
+        and r.stage == config.inquiry_stage
+    }
+    scores: dict[int, int] = {}
+    history: list[tuple[Any, ...]] = []
+    if config.models:
+        totals = totals_from_facts(facts, [m.model for m in config.models], now)
+        scores, history = _write_few(session, cursor, dialect, config, leads, totals, now, cause)
+    # The automatic moves, as process.apply_after_scoring makes them.
+    crossings: dict[int, list[proc.Crossing]] = {}
+    for lead_id, model_id, _name, _at, old, new, _cause in history:
+        name, threshold, tag = config.thresholds.get(model_id, ("", None, None))
+        if proc.crossed(old, new, threshold):
+            assert threshold is not None
+            crossings.setdefault(lead_id, []).append(proc.Crossing(name, old, new, threshold, tag))
+    first = {
+        r.id
+        for r in leads
+        if r.id in unscored
+        and config.models
+        and (r.contact_id is not None or r.account_id is not None)
+    }
+    by_id = {r.id: r for r in leads}
+    moved = False
+    todo = sorted(first | set(crossings))
+    if todo:
+        stages = Stages(config.stages)
+        outcomes = []
+        for lead_id in todo:
+            outcome = proc.after_scoring(
+                by_id[lead_id].state,
+                stages,
+                first_scored=lead_id in first,
+                crossings=crossings.get(lead_id, ()),
+            )
+            if outcome.changes:
+                outcomes.append((lead_id, outcome))
+                by_id[lead_id].stage = outcome.state.stage
+        process.write_outcomes(session, outcomes, actor_id=None, automatic=True, now=now)
+        moved = bool(outcomes)
+    if config.rules:
+        if moved:
+            # Rare: states changed above; the reference re-reads them.
+            process.apply_disqualification_rules(session, facts, now)
+            stage_now = dict(
+                session.execute(select(Lead.id, Lead.stage).where(Lead.id.in_(ids))).all()
+            )
+            for r in leads:
+                r.stage = stage_now.get(r.id, r.stage)
+        else:
+            outcomes = _disqualify(cursor, config, facts, by_id, now)
+            for lead_id, outcome in outcomes:
+                by_id[lead_id].stage = outcome.state.stage
+            process.write_outcomes(session, outcomes, actor_id=None, automatic=True, now=now)
+    return [
+        (r.id, r.topic, scores.get(r.id, r.score), r.stage, config.stage_label(r.stage))
+        for r in leads
+    ]
+
+
+def _lead_rows(cursor: Any, dialect: Any, raw_leads: Sequence[Sequence[Any]]) -> list[_LeadRow]:
+    """Decode the joined lead, owner role, contact and account rows; the contact and
+    account parts become the ``contact.*`` and ``account.*`` facts."""
+    lead_procs = _result_processors(dialect, _lead_t, _LEAD_COLUMNS)
+    contact_procs = _result_processors(dialect, _contact_t, _CONTACT_COLUMNS)
+    account_procs = _result_processors(dialect, _account_t, _ACCOUNT_COLUMNS)
+    n_lead, n_contact = len(_LEAD_COLUMNS), len(_CONTACT_COLUMNS)
+    out: list[_LeadRow] = []
+    for raw in raw_leads:
+        (
+            lead_id,
+            contact_id,
+            account_id,
+            topic,
+            source,
+            stage,
+            status,
+            tags,
+            custom,
+            created_at,
+            scored_at,
+            score,
+            stars_,
+            tr,
+            at,
+            sr,
+            sa,
+            owner_id,
+        ) = _decoded(lead_procs, raw[:n_lead])
+        role = raw[n_lead]
+        contact_raw = raw[n_lead + 1 : n_lead + 1 + n_contact]
+        account_raw = raw[n_lead + 1 + n_contact :]
+        fields: dict[str, Any] = {
+            "lead.topic": topic,
+            "lead.source": source,
+            "lead.stage": stage,
+            "lead.status": status,
+            "lead.tags": list(tags or []),
+        }
+        for key, value in (custom or {}).items():
+            fields[f"lead.custom.{key}"] = value
+        contact_fields = account_fields = None
+        if contact_raw[0] is not None:
+            contact = _decoded(contact_procs, contact_raw)
+            contact_fields = _record_fields("contact", CONTACT_FIELDS, contact[3:], contact[2])
+        if account_raw[0] is not None:
+            account = _decoded(account_procs, account_raw)
+            account_fields = _record_fields("account", ACCOUNT_FIELDS, account[2:], account[1])
+        out.append(
+            _LeadRow(
+                id=lead_id,
+                contact_id=contact_id,
+                account_id=account_id,
+                topic=topic,
+                stage=stage,
+                scored_at=scored_at,
+                score=score,
+                stars=stars_,
+                state=LeadState(
+                    stage=stage,
+                    status=status,
+                    telemarketing_ready=tr,
+                    accepted_telemarketing=at,
+                    sales_ready=sr,
+                    sales_accepted=sa,
+                    owner_id=owner_id,
+                    owner_role=role,
+                    tags=tuple(str(t) for t in tags or []),
+                ),
+                fields=fields,
+                contact_fields=contact_fields,
+                account_fields=account_fields,
+                created_at=created_at,
+            )
+        )
+    return out
+
+
+def _record_fields(
+    prefix: str, names: Sequence[str], values: Sequence[Any], custom: Any
+) -> dict[str, Any]:
+    data = {f"{prefix}.{name}": value for name, value in zip(names, values, strict=True)}
+    for key, value in (custom or {}).items():
+        data[f"{prefix}.custom.{key}"] = value
+    return data
+
+
+def _contact_facts(cursor: Any, dialect: Any, leads: Sequence[_LeadRow]) -> list[LeadFacts]:
+    """``build_facts`` for leads decoded by ``_lead_rows``."""
+    ids = [r.id for r in leads]
+    external: dict[int, dict[str, float]] = defaultdict(dict)
+    for lead_id, name, score in run_sql(
+        cursor,
+        f"SELECT lead_id, name, score FROM external_scores WHERE lead_id IN ({_marks(len(ids))})",
+        ids,
+    ):
+        external[lead_id][name] = score
+    activity_procs = _result_processors(dialect, _activity_t, _ACTIVITY_COLUMNS)[2:]
+    contact_ids = sorted(
+        {r.contact_id for r in leads if r.contact_id is not None and r.contact_fields}
+    )
+    by_contact: dict[int, list[ActivityFact]] = defaultdict(list)
+    if contact_ids:
+        for act_id, cid, type_key, *raw in run_sql(
+            cursor,
+            "SELECT id, contact_id, type_key, occurred_at, properties FROM activities"
+            f" WHERE contact_id IN ({_marks(len(contact_ids))})",
+            contact_ids,
+        ):
+            when, props = _decoded(activity_procs, raw)
+            by_contact[cid].append(ActivityFact(act_id, type_key, when, props or {}))
+    account_only = sorted({r.account_id for r in leads if r.contact_id is None and r.account_id})
+    by_account: dict[int, list[ActivityFact]] = defaultdict(list)
+    if account_only:
+        for act_id, aid, type_key, *raw in run_sql(
+            cursor,
+            "SELECT activities.id, contacts.account_id, activities.type_key,"
+            " activities.occurred_at, activities.properties FROM activities"
+            " JOIN contacts ON contacts.id = activities.contact_id"
+            f" WHERE contacts.account_id IN ({_marks(len(account_only))})",
+            account_only,
+        ):
+            when, props = _decoded(activity_procs, raw)
+            by_account[aid].append(ActivityFact(act_id, type_key, when, props or {}))
+    facts: list[LeadFacts] = []
+    for r in leads:
+        fields = dict(r.fields)
+        for name, score in external.get(r.id, {}).items():
+            fields[f"lead.external_score.{name}"] = score
+        if r.contact_fields is not None:
+            fields.update(r.contact_fields)
+            acts = by_contact.get(cast(int, r.contact_id), [])
+        elif r.account_id is not None:
+            acts = by_account.get(r.account_id, [])
+        else:
+            acts = []
+        if r.account_fields is not None:
+            fields.update(r.account_fields)
+        facts.append(
+            LeadFacts(
+                lead_id=r.id,
+                fields=fields,
+                activities=acts,
+                created_at=r.created_at,
+                has_contact=r.contact_fields is not None,
+                has_account=r.account_fields is not None,
+            )
+        )
+    return facts
+
+
+def _write_few(
+    session: Session,
+    cursor: Any,
+    dialect: Any,
+    config: DeskConfig,
+    leads: Sequence[_LeadRow],
+    totals: dict[int, list[Totals]],
+    now: datetime,
+    cause: str,
+) -> tuple[dict[int, int], list[tuple[Any, ...]]]:
+    """``_write_scores`` for a few leads. A row whose values did not change gets only its
+    time stamp: rewriting an unchanged score would still move its entries in every index
+    on the column (four on ``leads.score``), which is most of a commit's pages. Returns
+    the leads' list scores and the history rows written, in the order written."""
+    ids = [r.id for r in leads]
+    at = bind_processor(dialect, _lead_t.c.scored_at)(now)
+    old: dict[tuple[int, int], tuple[int, int, int, bool]] = {
+        (lead_id, model_id): (score, fit, engagement, bool(excluded))
+        for lead_id, model_id, score, fit, engagement, excluded in run_sql(
+            cursor,
+            "SELECT lead_id, model_id, score, fit, engagement, excluded FROM lead_scores"
+            f" WHERE lead_id IN ({_marks(len(ids))})",
+            ids,
+        )
+    }
+    upserts: list[tuple[Any, ...]] = []
+    stamps: list[tuple[Any, ...]] = []
+    history: list[tuple[Any, ...]] = []
+    lead_updates: list[tuple[Any, ...]] = []
+    lead_stamps: list[tuple[Any, ...]] = []
+    scores: dict[int, int] = {}
+    threshold = config.models[0].model.sales_ready_at
+    by_id = {r.id: r for r in leads}
+    for lead_id, results in totals.items():
+        for active, result in zip(config.models, results, strict=True):
+            new = (result.total, result.fit, result.engagement, result.excluded)
+            before = old.get((lead_id, active.id))
+            if before == new:
+                stamps.append((at, lead_id, active.id))
+            else:
+                upserts.append((lead_id, active.id, *new[:3], int(result.excluded), at))
+            old_score = before[0] if before is not None else 0
+            if result.total != old_score:
+                history.append(
+                    (lead_id, active.id, active.name, at, old_score, result.total, cause)
+                )
+        total = results[0].total
+        rating = stars(total, threshold)
+        scores[lead_id] = total
+        row = by_id[lead_id]
+        if (total, rating) == (row.score, row.stars):
+            lead_stamps.append((at, lead_id))
+        else:
+            lead_updates.append((total, rating, at, lead_id))
+    if upserts:
+        _run_many(
+            cursor,
+            "INSERT INTO lead_scores"
+            " (lead_id, model_id, score, fit, engagement, excluded, computed_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (lead_id, model_id) DO UPDATE SET score = excluded.score,"
+            " fit = excluded.fit, engagement = excluded.engagement,"
+            " excluded = excluded.excluded, computed_at = excluded.computed_at",
+            upserts,
+        )
+    if stamps:
+        _run_many(
+            cursor,
+            "UPDATE lead_scores SET computed_at = ? WHERE lead_id = ? AND model_id = ?",
+            stamps,
+        )
+    if history:
+        _run_many(
+            cursor,
+            "INSERT INTO score_history"
+            " (lead_id, model_id, model_name, at, old_score, new_score, cause)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            history,
+        )
+    if lead_updates:
+        _run_many(
+            cursor,
+            "UPDATE leads SET score = ?, stars = ?, scored_at = ? WHERE id = ?",
+            lead_updates,
+        )
+    if lead_stamps:
+        _run_many(cursor, "UPDATE leads SET scored_at = ? WHERE id = ?", lead_stamps)
+    _expire_loaded(session, (Lead, LeadScore, ScoreHistory))
+    return scores, history
+
+
+def _disqualify(
+    cursor: Any,
+    config: DeskConfig,
+    facts: Sequence[LeadFacts],
+    by_id: Mapping[int, _LeadRow],
+    now: datetime,
+) -> list[tuple[int, Outcome]]:
+    """``process.apply_disqualification_rules`` when the re-score moved no lead (so the
+    states read before it are still true): rules first, then the one look-up of manual
+    reopenings for the leads a rule hit."""
+    hits: dict[int, str] = {}
+    for item in facts:
+        if by_id[item.lead_id].state.status != "open":
+            continue
+        if not (item.has_contact or item.has_account):
+            continue
+        rule = next((r for r in config.rules if r.matches(item, now)), None)
+        if rule is not None:
+            hits[item.lead_id] = rule.name
+    if not hits:
+        return []
+    ids = sorted(hits)
+    reopened = {
+        lead_id
+        for (lead_id,) in run_sql(
+            cursor,
+            "SELECT lead_id FROM lead_events WHERE lead_id IN"
+            f" ({_marks(len(ids))}) AND kind = 'status' AND to_value = 'open'"
+            " AND automatic IS 0",
+            ids,
+        )
+    }
+    return [
+        (lead_id, proc.set_status(by_id[lead_id].state, "disqualified", hits[lead_id]))
+        for lead_id in ids
+        if lead_id not in reopened
+    ]

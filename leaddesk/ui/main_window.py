@@ -96,6 +96,9 @@ DEFAULT_SIZE = (1280, 800)
 DEFAULT_SPLIT = (174, 596, 510)  # queues, list, lead
 # Time passing moves scores (expiry, decay): checked hourly, done when a day has passed.
 RESCORE_CHECK_MS = 60 * 60 * 1000
+CHECKPOINT_IDLE_MS = 2_000
+"""How often the event loop, when free, has the WAL copied into the database file (off the
+UI thread), so that commits - logging an activity - do not pay for it (store.database)."""
 STARTER_DECLINED_KEY = "scoring/starter_models_declined"
 FOLDER_KEY = "files/folder"
 IMPORT_TIP = "Import accounts, contacts, leads, activities or external scores from a CSV file"
@@ -275,6 +278,10 @@ class MainWindow(QMainWindow):
         self._rescore_timer = QTimer(self)
         self._rescore_timer.setInterval(RESCORE_CHECK_MS)
         self._rescore_timer.timeout.connect(self.rescore_for_time)
+        self._checkpoint_timer = QTimer(self)
+        self._checkpoint_timer.setInterval(CHECKPOINT_IDLE_MS)
+        self._checkpoint_timer.timeout.connect(db.checkpoint_in_background)
+        self._checkpoint_timer.start()
 
         self._build_lists()
         self._build_layout()
@@ -1479,6 +1486,7 @@ class MainWindow(QMainWindow):
         if self._demo_loader is not None:
             self._demo_loader.wait()
         self._rescore_timer.stop()
+        self._checkpoint_timer.stop()
         for job in (self.rescore_job, self.starter_job):
             if job is not None and job.running:
                 job.cancel()

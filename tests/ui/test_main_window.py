@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from pytestqt.qtbot import QtBot
 
 from leaddesk.services import records
 from leaddesk.services.lists import LeadQuery, lead_ids
 from leaddesk.store.database import Database
+from leaddesk.ui import main_window
 from leaddesk.ui.log_activity_dialog import LogActivityDialog
 from leaddesk.ui.main_window import MainWindow
 from leaddesk.ui.qt import QApplication, QLineEdit, QMessageBox, QPoint, Qt, QWidget
@@ -379,3 +382,25 @@ def test_about_names_version_and_database(
     kind, _title, text = message_boxes.shown[-1]
     assert kind == "about"
     assert "0.1.0" in text and "desk.sqlite" in text
+
+
+def test_the_window_checkpoints_the_wal_off_the_ui_thread(
+    qtbot: QtBot,
+    make_window: MakeWindow,
+    small_desk: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Checkpoints happen from the idle timer on a worker thread, never in a user's commit
+    (store.database) and never blocking the window."""
+    threads: list[threading.Thread] = []
+    real = small_desk.checkpoint
+
+    def checkpoint() -> tuple[int, int, int] | None:
+        threads.append(threading.current_thread())
+        return real()
+
+    monkeypatch.setattr(small_desk, "checkpoint", checkpoint)
+    monkeypatch.setattr(main_window, "CHECKPOINT_IDLE_MS", 10)
+    make_window(small_desk)
+    qtbot.waitUntil(lambda: bool(threads))
+    assert threads[0] is not threading.main_thread()
