@@ -562,7 +562,7 @@ def refresh_lead_labels(session: Session, lead_ids: Iterable[int] | None = None)
     """Recompute ``sort_name``, ``sort_company`` and ``search_text`` for these leads (all
     leads when None). Every writer of names, e-mails, companies or topics calls this in its
     own transaction: the forms, the demo generator and the importer."""
-    from leaddesk.domain.search_text import fold, search_blob
+    from leaddesk.domain.search_text import lead_labels
 
     LeadAccount = aliased(Account)
     query = (
@@ -589,13 +589,13 @@ def refresh_lead_labels(session: Session, lead_ids: Iterable[int] | None = None)
         part = query if chunk is None else query.where(Lead.id.in_(chunk))
         updates = []
         for lead_id, first, last, email, company, topic in session.execute(part):
-            name = " ".join(p for p in (first, last) if p) or email or company or ""
+            sort_name, sort_company, search_text = lead_labels(first, last, email, company, topic)
             updates.append(
                 {
                     "b_id": lead_id,
-                    "sort_name": fold(name),
-                    "sort_company": fold(company),
-                    "search_text": search_blob((name, email, company, topic)),
+                    "sort_name": sort_name,
+                    "sort_company": sort_company,
+                    "search_text": search_text,
                 }
             )
         if updates:
