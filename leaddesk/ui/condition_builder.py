@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from leaddesk.domain.conditions import (
     OPERATORS,
@@ -185,6 +186,7 @@ class _ValueEditor(QWidget):
         self.line: QLineEdit | None = None
         self.high: QLineEdit | None = None
         self.combo: QComboBox | None = None
+        self.pick: QToolButton | None = None
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(ROW_SPACING)
@@ -225,13 +227,18 @@ class _ValueEditor(QWidget):
         elif shape is ValueShape.LIST:
             self.line.setPlaceholderText("values, separated by commas")
             if field.choices:
-                pick = QToolButton()
-                pick.setText("Pick…")
-                pick.setToolTip("Tick values from the ones found in your data")
-                pick.clicked.connect(self._pick)
-                layout.addWidget(pick)
+                self.pick = QToolButton()
+                self.pick.setText("Pick…")
+                self.pick.setToolTip("Tick values from the ones found in your data")
+                self.pick.clicked.connect(self._pick)
+                layout.addWidget(self.pick)
         else:
             self.line.setPlaceholderText(self._placeholder("value"))
+
+    def focus_widgets(self) -> list[QWidget]:
+        """The editor's controls from left to right, for the builder's tab order."""
+        widgets = (self.combo, self.line, self.high, self.pick)
+        return [widget for widget in widgets if widget is not None]
 
     def _placeholder(self, word: str) -> str:
         if self.field.type is FieldType.NUMBER:
@@ -496,6 +503,15 @@ class _LeafRow(QWidget):
         leaf = Leaf(field.key, op, value)
         return (Not(leaf) if self.not_box.isChecked() else leaf), None
 
+    def focus_widgets(self) -> list[QWidget]:
+        return [
+            self.not_box,
+            self.field_combo,
+            self.op_combo,
+            *self.value_editor.focus_widgets(),
+            self.remove_button,
+        ]
+
     def refresh_problem(self, force: bool = False) -> None:
         if force:
             self._show_problem = True
@@ -651,6 +667,19 @@ class _GroupWidget(QFrame):
             else:
                 child.refresh_problems()
 
+    def focus_widgets(self) -> list[QWidget]:
+        """The header's controls, then every row's and nested group's, top to bottom."""
+        out: list[QWidget] = [
+            self.not_box,
+            self.combinator,
+            self.add_leaf_button,
+            self.add_group_button,
+            self.remove_button,
+        ]
+        for child in self.children_items():
+            out.extend(child.focus_widgets())
+        return out
+
     def build(self) -> tuple[Condition | None, list[str]]:
         items: list[Condition] = []
         problems: list[str] = []
@@ -686,6 +715,11 @@ class ConditionBuilder(QWidget):
 
     ``changed`` fires on every edit; :meth:`condition` returns the tree (None when there
     are no conditions) or raises :class:`ConditionProblems`, flagging each broken row.
+
+    Rows are created after the window around the builder, so Qt would put them at the
+    end of the window's tab order, after its OK or Save button; after every change the
+    builder's controls are chained in the order they appear, which keeps Tab moving
+    top to bottom through the conditions before it leaves the builder.
     """
 
     changed = Signal()
@@ -704,9 +738,16 @@ class ConditionBuilder(QWidget):
         self.setStyleSheet(GROUP_STYLE)
         self.root = _GroupWidget(self, root=True)
         self.root.changed.connect(self.changed)
+        self.changed.connect(self.fix_tab_order)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.root)
+
+    def fix_tab_order(self) -> None:
+        """Chain the controls in visual order, right after the root's first one: what
+        came after the builder in its window (a dialog's buttons) stays after it."""
+        for first, second in pairwise(self.root.focus_widgets()):
+            QWidget.setTabOrder(first, second)
 
     # ----------------------------------------------------------------- fields
 
@@ -766,6 +807,11 @@ class ConditionBuilder(QWidget):
         self.root.blockSignals(False)
         self.root._sync_empty()
         self.changed.emit()
+
+    def checked(self) -> tuple[Condition | None, list[str]]:
+        """The tree and what stops it from being built, flagging nothing: a dialog
+        re-checking as the user types must not mark rows they have not touched yet."""
+        return self.root.build()
 
     def problems(self) -> list[str]:
         """What stops the tree from being built, without flagging rows (for previews)."""

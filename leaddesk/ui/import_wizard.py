@@ -231,6 +231,18 @@ class PreviewModel(QAbstractTableModel):
         self._problems = {k: list(v) for k, v in (problems or {}).items()}
         self.endResetModel()
 
+    def set_problems(self, problems: Mapping[int, Sequence[Problem]]) -> None:
+        """The problems of the rows shown, by line, without re-reading the rows (the
+        whole-file check answers after the rows are on screen)."""
+        self._problems = {k: list(v) for k, v in problems.items()}
+        if self._rows and self._headers:
+            last = self.index(len(self._rows) - 1, len(self._headers) - 1)
+            self.dataChanged.emit(self.index(0, 0), last)
+
+    def rejected_rows(self) -> list[int]:
+        """The rows shown (0-based) that the import would skip."""
+        return [row for row in range(len(self._rows)) if self.problems_at(row)]
+
     def clear(self) -> None:
         self.set_preview([], [], [])
 
@@ -257,9 +269,12 @@ class PreviewModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             header = self._headers[column]
             problems = self.problems_at(row)
-            mine = [p.reason for p in problems if p.column in (header, "")]
+            mine = [f"⚠ {p.reason}" for p in problems if p.column in (header, "")]
+            # The rest of the row's problems too: whichever cell the pointer rests on, a
+            # tinted row says why it would not be imported.
+            others = [f"⚠ {p.column}: {p.reason}" for p in problems if p.column not in (header, "")]
             text = self.cell(row, column)
-            return "\n".join([text, *(f"⚠ {reason}" for reason in mine)]) if mine else text
+            return "\n".join([text, *mine, *others]) if problems else text
         if role == Qt.ItemDataRole.BackgroundRole and self.problems_at(row):
             return QColor(PROBLEM_BACKGROUND)
         if role == Qt.ItemDataRole.ForegroundRole and self.problems_at(row):
@@ -562,7 +577,9 @@ class FormatPage(QWizardPage):
         )
         self.preview: Preview | None = None
         self.job: Job[Any] | None = None
+        self.check_job: Job[Any] | None = None
         self._token = 0
+        self._check_token = 0
         self._filling = False
 
         self.encoding_combo = QComboBox()
@@ -607,6 +624,11 @@ class FormatPage(QWizardPage):
         self.error_label = _error_label()
         self.rows_label = QLabel()
         self.rows_label.setStyleSheet(MUTED)
+        self.check_label = QLabel()
+        self.check_label.setObjectName("row_check")
+        self.check_label.setStyleSheet(MUTED)
+        self.check_label.setWordWrap(True)
+        self.check_label.hide()
 
         self.preview_model = PreviewModel(self)
         self.preview_view = _table_view(self.preview_model, stretch_last=False)
@@ -620,6 +642,7 @@ class FormatPage(QWizardPage):
         layout.addWidget(self.error_label)
         layout.addWidget(self.rows_label)
         layout.addWidget(self.preview_view, 1)
+        layout.addWidget(self.check_label)
 
     # The detection reads the whole file (an accent in row 80,000 decides the encoding),
     # so the first look at a file is a background job; after it, the options are explicit
@@ -635,12 +658,25 @@ class FormatPage(QWizardPage):
     def cleanupPage(self) -> None:
         self.stop()
 
+    def validatePage(self) -> bool:
+        # The check page checks the whole file again with the mapping chosen next.
+        self.stop_check()
+        return True
+
     def stop(self) -> None:
         self._token += 1
         if self.job is not None and self.job.running:
             self.job.cancel()
         self.job = None
         self._set_busy(False)
+        self.stop_check()
+
+    def stop_check(self) -> None:
+        self._check_token += 1
+        if self.check_job is not None and self.check_job.running:
+            self.check_job.cancel()
+        self.check_job = None
+        self.check_label.hide()
 
     def _set_busy(self, busy: bool) -> None:
         self.busy.setVisible(busy)
@@ -784,6 +820,71 @@ class FormatPage(QWizardPage):
             else f"{Path(preview.path).name} has a header row but no data rows."
         )
         self.completeChanged.emit()
+        self._check_rows(preview)
+
+    # Reading the rows finds the cells that are not numbers, dates or yes/no; whether an
+    # e-mail address is valid, an owner exists or an account can be found is decided when
+    # the rows are checked against the desk. The check page does that for the whole file
+    # (``preview_csv`` with a database); the same call here, in the background, tints the
+    # rows shown exactly as the check will reject them, so no row looks fine on this page
+    # and is refused two pages later. The service has no call that checks only the first
+    # rows against the desk, so this runs the dry run of the whole file: cancelled as soon
+    # as the options change or the user moves on.
+
+    def _check_rows(self, preview: Preview) -> None:
+        self.stop_check()
+        wizard = self._wizard
+        if not preview.rows or preview.missing_required:
+            return
+        self._check_token += 1
+        token = self._check_token
+        options = wizard.import_options()
+        now = wizard.clock()
+
+        def check(db: Database, progress: Callable[[int, int], bool]) -> Preview:
+            return preview_csv(db=db, now=now, progress=progress, rows=PREVIEW_ROWS, **options)
+
+        job: Job[Any] = Job(
+            wizard.db_url,
+            check,
+            parent_widget=self,
+            show_progress=False,
+            report=False,
+            on_done=lambda result: self._rows_checked(token, result),
+            on_error=lambda _error: self._check_failed(token),
+            on_cancelled=lambda: None,
+        )
+        job.progressed.connect(lambda done, total: self._check_progressed(token, done, total))
+        self.check_label.setText("Checking these rows against your desk…")
+        self.check_label.show()
+        self.check_job = job.start()
+
+    def _check_progressed(self, token: int, done: int, total: int) -> None:
+        if token == self._check_token and total > 0:
+            percent = min(100, done * 100 // total)
+            self.check_label.setText(f"Checking these rows against your desk… {percent}%")
+
+    def _check_failed(self, token: int) -> None:
+        # The rows stay tinted as read; the check page reports what stops the check.
+        if token == self._check_token:
+            self.check_job = None
+            self.check_label.hide()
+
+    def _rows_checked(self, token: int, result: Preview) -> None:
+        if token != self._check_token:
+            return
+        self.check_job = None
+        self.preview_model.set_problems(result.problems)
+        bad = len(self.preview_model.rejected_rows())
+        if bad:
+            shown = self.preview_model.rowCount()
+            self.check_label.setText(
+                f"{format_count(bad)} of these {_rows_word(shown)} would not be imported "
+                "(tinted; point at the row to see why)."
+            )
+            self.check_label.show()
+        else:
+            self.check_label.hide()
 
     def isComplete(self) -> bool:
         return self.preview is not None and self.job is None
@@ -937,6 +1038,11 @@ class MappingPage(QWizardPage):
         self.create_accounts.setChecked(wizard.create_accounts)
         self.blank_overwrites.setChecked(wizard.blank_overwrites)
         self._match_edited()
+
+    def cleanupPage(self) -> None:
+        """Back to page 2: its rows were read and checked with the mapping as it was."""
+        super().cleanupPage()
+        self._wizard.format_page.refresh()
 
     def _targets(self) -> list[tuple[str, str]]:
         """(value for the service, label) of every choice in a column's combo."""
@@ -1689,7 +1795,12 @@ class ImportWizard(QWizard):
 
     def stop(self, wait_ms: int = 30_000) -> None:
         """The main window is closing: cancel whatever runs and wait for it."""
-        jobs = [self.format_page.job, self.check_page.job, self.run_page.job]
+        jobs = [
+            self.format_page.job,
+            self.format_page.check_job,
+            self.check_page.job,
+            self.run_page.job,
+        ]
         for job in jobs:
             if job is not None and job.running:
                 job.cancel()

@@ -51,11 +51,13 @@ from leaddesk.ui.qt import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QListView,
     QListWidget,
     QListWidgetItem,
     QMessageBox,
     QPushButton,
     QScrollArea,
+    QSize,
     QSpinBox,
     QSplitter,
     Qt,
@@ -69,6 +71,10 @@ from leaddesk.ui.qt import (
 
 FIELD_COLUMNS = ("Key", "Label", "Type", "Choices (comma-separated)")
 MUTED_STYLE = "color: palette(placeholder-text);"
+TYPE_COLUMNS = 3
+TYPE_CELL_EXTRA = 56  # the checkbox, the item's margins and the gap to the next column
+TYPE_ROW_PADDING = 8
+TYPE_MAX_ROWS = 8
 
 
 @dataclass
@@ -597,7 +603,6 @@ class ProcessEditor(QDialog):
         quiet_row.addStretch(1)
         self.type_list = QListWidget()
         self.type_list.setObjectName("activity_types")
-        self.type_list.setMaximumHeight(90)
         self.type_list.setToolTip("Which activities count; none ticked: any activity")
         for key, label in self._types:
             item = QListWidgetItem(label)
@@ -605,6 +610,7 @@ class ProcessEditor(QDialog):
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Unchecked)
             self.type_list.addItem(item)
+        self._lay_out_types()
         self.type_list.itemChanged.connect(lambda _i: self._store_rule())
         form.addRow("Name:", self.rule_name)
         form.addRow("", self.rule_active)
@@ -624,6 +630,25 @@ class ProcessEditor(QDialog):
         layout.addWidget(reasons_box, 1)
         layout.addWidget(rules_box, 3)
         return page
+
+    def _lay_out_types(self) -> None:
+        """The activity types as columns of checkboxes, every one in view: a desk has a
+        dozen or so, and a one-column list as short as this form allows cut the last
+        one off and made the user scroll to tick it."""
+        types = self.type_list
+        metrics = types.fontMetrics()
+        widest = max((metrics.horizontalAdvance(label) for _key, label in self._types), default=80)
+        cell = QSize(widest + TYPE_CELL_EXTRA, metrics.height() + TYPE_ROW_PADDING)
+        types.setFlow(QListView.Flow.LeftToRight)
+        types.setWrapping(True)
+        types.setResizeMode(QListView.ResizeMode.Adjust)
+        types.setGridSize(cell)
+        # A desk that imported dozens of types scrolls past the first rows instead of
+        # squeezing the conditions above.
+        rows = min(max(-(-len(self._types) // TYPE_COLUMNS), 1), TYPE_MAX_ROWS)
+        frame = 2 * types.frameWidth() + 4
+        types.setFixedHeight(rows * cell.height() + frame)
+        types.setMinimumWidth(TYPE_COLUMNS * cell.width() + frame)
 
     def _fill_reasons(self) -> None:
         self.reason_list.clear()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from leaddesk.domain.conditions import Condition
 from leaddesk.domain.scoring import (
     ACTIVITY,
     ENGAGEMENT,
@@ -170,6 +171,23 @@ class RuleDialog(QDialog):
         self.expires_box.toggled.connect(self._sync_enabled)
         self.max_box.toggled.connect(self._sync_enabled)
         self.repeat_box.toggled.connect(self._update_hint)
+        for signal in (
+            self.name_edit.textChanged,
+            self.kind_combo.currentIndexChanged,
+            self.group_combo.currentIndexChanged,
+            self.points_spin.valueChanged,
+            self.activity_combo.currentIndexChanged,
+            self.expires_box.toggled,
+            self.expires_spin.valueChanged,
+            self.max_box.toggled,
+            self.max_spin.valueChanged,
+            self.days_spin.valueChanged,
+            self.repeat_box.toggled,
+            self.types_tree.itemChanged,
+            self.property_conditions.changed,
+            self.activity_conditions.changed,
+        ):
+            signal.connect(self._recheck)
         if rule is not None:
             self.set_rule(rule)
         else:
@@ -184,6 +202,9 @@ class RuleDialog(QDialog):
         area = QScrollArea()
         area.setWidgetResizable(True)
         area.setFrameShape(QScrollArea.Shape.NoFrame)
+        # Tab goes from the settings above straight into the conditions, not to the
+        # scroll area itself (the wheel and the scroll bar still scroll it).
+        area.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         area.setWidget(widget)
         return area
 
@@ -375,6 +396,22 @@ class RuleDialog(QDialog):
 
     def build_rule(self) -> Rule:
         """The rule as set up, or RuleProblems saying what is wrong with it."""
+        rule, problems = self._checked(flag=True)
+        if problems or rule is None:
+            raise RuleProblems(problems or ["The rule is incomplete."])
+        return rule
+
+    def _condition(self, builder: ConditionBuilder, *, flag: bool) -> Condition | None:
+        if flag:
+            return builder.condition()
+        cond, problems = builder.checked()
+        if problems:
+            raise ConditionProblems(problems)
+        return cond
+
+    def _checked(self, *, flag: bool) -> tuple[Rule | None, list[str]]:
+        """The rule and its problems; ``flag`` marks the broken condition rows (OK was
+        pressed) rather than only reporting them (re-checking while the user edits)."""
         problems: list[str] = []
         name = self.name_edit.text().strip()
         if not name:
@@ -386,7 +423,11 @@ class RuleDialog(QDialog):
         try:
             if kind == PROPERTY:
                 rule = Rule(
-                    PROPERTY, name, group, points, when=self.property_conditions.condition()
+                    PROPERTY,
+                    name,
+                    group,
+                    points,
+                    when=self._condition(self.property_conditions, flag=flag),
                 )
             elif kind == ACTIVITY:
                 if not self.activity_type():
@@ -396,7 +437,7 @@ class RuleDialog(QDialog):
                     name,
                     group,
                     points,
-                    when=self.activity_conditions.condition(),
+                    when=self._condition(self.activity_conditions, flag=flag),
                     activity=self.activity_type() or None,
                     expires_after_days=(
                         self.expires_spin.value() if self.expires_box.isChecked() else None
@@ -417,9 +458,20 @@ class RuleDialog(QDialog):
             problems.extend(f"Condition: {p}" for p in error.problems)
         if not problems and rule is not None:
             problems.extend(_check(rule))
-        if problems or rule is None:
-            raise RuleProblems(problems or ["The rule is incomplete."])
-        return rule
+        return rule, problems
+
+    def _recheck(self) -> None:
+        """Once OK has shown problems, they follow the edits: a fixed value or another
+        kind of rule must not leave a stale complaint under the form. Before the first
+        OK nothing is said: complaining about a rule still being typed is noise."""
+        if self.error_label.isHidden():
+            return
+        _rule, problems = self._checked(flag=False)
+        if problems:
+            self.error_label.setText("\n".join(problems))
+        else:
+            self.error_label.clear()
+            self.error_label.hide()
 
     def rule(self) -> Rule:
         """The accepted rule (valid only after the dialog was accepted)."""

@@ -58,6 +58,7 @@ from leaddesk.ui.qt import (
     QShortcut,
     QSpinBox,
     QSplitter,
+    QStackedWidget,
     Qt,
     QTableWidget,
     QTableWidgetItem,
@@ -75,6 +76,7 @@ __all__ = ["ScoringWindow", "expiry_text", "rule_condition_text"]
 
 WHAT_IF_DELAY_MS = 400
 WHAT_IF_EXAMPLES = 5
+STATUS_PADDING = 20  # the item's margins on both sides, and air before the frame
 NEW_ID = -1  # the list entry of a model that has not been saved yet
 MAX_SCORE = 1_000_000
 RULE_COLUMNS = ("Name", "Kind", "Condition", "Points", "Group", "Expiry")
@@ -179,7 +181,7 @@ class ScoringWindow(QMainWindow):
         splitter.addWidget(self._build_editor_side())
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([300, 980])
+        splitter.setSizes([330, 950])  # the starter models' names and "★ Primary" in full
         self.setCentralWidget(splitter)
         self.statusBar().setSizeGripEnabled(True)
 
@@ -206,7 +208,15 @@ class ScoringWindow(QMainWindow):
         header = self.model_list.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        # Sized for its longest word plus the cell's margins: sized to contents, "★ Primary"
+        # touched the frame and lost its last letter.
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Fixed)
+        metrics = self.model_list.fontMetrics()
+        widest = max(
+            metrics.horizontalAdvance(text)
+            for text in ("Status", "★ Primary", "Active", "Inactive", "Unsaved")
+        )
+        header.resizeSection(1, widest + STATUS_PADDING)
         self.model_list.currentItemChanged.connect(self._list_selection_changed)
         hint = QLabel(
             "Every active model scores every lead; the first active one (★) gives the "
@@ -397,11 +407,21 @@ class ScoringWindow(QMainWindow):
         eheader.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         eheader.setStretchLastSection(True)
         eheader.setMinimumSectionSize(80)
-        self.what_if_examples.setFixedHeight(24 + 22 * WHAT_IF_EXAMPLES + 4)
-        self.what_if_examples.hide()
+        # The examples' room is kept while there are none: a table appearing under the
+        # rules after each edit would squeeze the rules table the user is working in.
+        self.what_if_placeholder = QLabel("The leads whose scores would move most show here.")
+        self.what_if_placeholder.setStyleSheet(MUTED_STYLE)
+        self.what_if_placeholder.setAlignment(
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop
+        )
+        self.what_if_area = QStackedWidget()
+        self.what_if_area.addWidget(self.what_if_placeholder)
+        self.what_if_area.addWidget(self.what_if_examples)
+        self.what_if_area.setFixedHeight(24 + 22 * WHAT_IF_EXAMPLES + 4)
+        self._show_examples(False)
         what_if_layout = QVBoxLayout(self.what_if_box)
         what_if_layout.addWidget(self.what_if_label)
-        what_if_layout.addWidget(self.what_if_examples)
+        what_if_layout.addWidget(self.what_if_area)
 
         self.error_label = QLabel()
         self.error_label.setStyleSheet(f"color: {ERROR_COLOUR};")
@@ -718,7 +738,12 @@ class ScoringWindow(QMainWindow):
         self.what_if_label.setText(text)
         self.what_if_label.setStyleSheet(MUTED_STYLE)
         if not keep_examples:
-            self.what_if_examples.hide()
+            self._show_examples(False)
+
+    def _show_examples(self, shown: bool) -> None:
+        self.what_if_area.setCurrentWidget(
+            self.what_if_examples if shown else self.what_if_placeholder
+        )
 
     def _start_what_if(self) -> None:
         if self._current_id is None or not self.is_dirty():
@@ -778,7 +803,7 @@ class ScoringWindow(QMainWindow):
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                     )
                 table.setItem(row, column, item)
-        table.setVisible(bool(result.examples))
+        self._show_examples(bool(result.examples))
         self.what_if_ready.emit(result)
 
     def _what_if_failed(self, generation: int, error: BaseException) -> None:

@@ -279,6 +279,46 @@ def test_the_date_order_is_shown_with_the_files_own_date_and_can_be_changed(
     assert moment is not None and (moment.month, moment.day) in ((3, 10), (3, 11))
 
 
+def test_the_format_page_tints_exactly_the_rows_the_check_rejects(
+    qtbot: QtBot, make_window: MakeWindow, small_desk: Database, tmp_path: Path
+) -> None:
+    """A bad e-mail address reads fine as text; it is refused when the rows are checked.
+    The preview says so already, with the reason, rather than two pages later."""
+    path = tmp_path / "contacts.csv"
+    path.write_bytes(
+        b"Email,First Name,Age\r\n"
+        b"ok@novo.example,Ok,41\r\n"
+        b"bad-email-address,Pedro,33\r\n"
+        b"diego@novo.example,Diego,abc\r\n"
+        b"anna@novo.example,Anna,38\r\n"
+    )
+    window = make_window(small_desk)
+    wizard = open_wizard(window, path, "contacts")
+    to_format_page(qtbot, wizard)
+    page2 = wizard.format_page
+    qtbot.waitUntil(lambda: page2.check_job is None, timeout=15_000)
+    preview = page2.preview_model
+    assert preview.rejected_rows() == [1, 2]
+    assert preview.data(preview.index(1, 0), Qt.ItemDataRole.BackgroundRole) is not None
+    assert preview.data(preview.index(0, 0), Qt.ItemDataRole.BackgroundRole) is None
+    assert preview.data(preview.index(1, 0), Qt.ItemDataRole.ToolTipRole) == (
+        "bad-email-address\n⚠ 'bad-email-address' is not a valid e-mail address"
+    )
+    # Any cell of the row says why, naming the column.
+    assert preview.data(preview.index(1, 1), Qt.ItemDataRole.ToolTipRole) == (
+        "Pedro\n⚠ Email: 'bad-email-address' is not a valid e-mail address"
+    )
+    assert page2.check_label.text() == (
+        "2 of these 4 rows would not be imported (tinted; point at the row to see why)."
+    )
+
+    wizard.next()
+    to_check_page(qtbot, wizard)
+    tinted = [int(preview.headerData(r, Qt.Orientation.Vertical)) for r in preview.rejected_rows()]
+    assert [line for line, *_ in wizard.check_page.problems_model.items()] == tinted == [3, 4]
+    wizard.reject()
+
+
 def test_strict_mode_refuses_the_file_and_changes_nothing(
     qtbot: QtBot, make_window: MakeWindow, small_desk: Database, contatos: Path
 ) -> None:

@@ -146,6 +146,21 @@ def test_reasons_and_the_encharge_rules(
     ]
 
 
+def test_every_activity_type_of_a_rule_is_in_view(
+    qtbot: QtBot, make_window: MakeWindow, small_desk: Database, people: dict[str, Actor]
+) -> None:
+    window = make_window(small_desk)
+    editor = open_editor(window)
+    editor.tabs.setCurrentIndex(1)
+    types = editor.type_list
+    qtbot.waitUntil(types.isVisible)
+    viewport = types.viewport().rect()
+    assert types.count() > 3
+    for row in range(types.count()):
+        assert viewport.contains(types.visualItemRect(types.item(row))), types.item(row).text()
+    editor.reject()
+
+
 def test_only_admins_and_marketers_edit_the_process(
     make_window: MakeWindow,
     small_desk: Database,

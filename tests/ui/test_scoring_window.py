@@ -277,6 +277,86 @@ def test_rule_dialog_refuses_an_invalid_rule_and_keeps_the_input(
     assert row.field().key == "contact.job_title"
 
 
+def test_rule_dialog_error_follows_the_edits_after_ok(qtbot: QtBot, small_desk: Database) -> None:
+    """The complaint OK showed goes away once the user fixed what it names, and does not
+    outlive a switch to another kind of rule."""
+    dialog = RuleDialog(small_desk)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.mouseClick(dialog.property_conditions.root.add_leaf_button, Qt.MouseButton.LeftButton)
+    (row,) = dialog.property_conditions.leaf_rows()
+    choose(row.field_combo, "contact.age")
+    line = row.value_editor.line
+    assert line is not None
+    qtbot.keyClicks(line, "x")
+    ok = dialog.buttons.button(dialog.buttons.StandardButton.Ok)
+    qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
+    assert dialog.error_label.isVisible()
+    assert "not a number" in dialog.error_label.text() and "name" in dialog.error_label.text()
+
+    qtbot.keyClick(line, Qt.Key.Key_Backspace)
+    qtbot.keyClicks(line, "30")
+    assert dialog.error_label.isVisible()  # the missing name is still a problem
+    assert "not a number" not in dialog.error_label.text()
+    qtbot.keyClicks(dialog.name_edit, "Over thirty")
+    assert not dialog.error_label.isVisible()
+
+    qtbot.keyClick(line, Qt.Key.Key_Backspace)
+    qtbot.keyClick(line, Qt.Key.Key_Backspace)
+    qtbot.keyClicks(line, "abc")
+    qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
+    assert dialog.error_label.isVisible() and "not a number" in dialog.error_label.text()
+    choose(dialog.kind_combo, ACTIVITY)  # the property conditions no longer count
+    assert not dialog.error_label.isVisible()
+    qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
+    assert dialog.result() == QDialog.DialogCode.Accepted
+
+
+def test_rule_dialog_tabs_through_the_conditions_before_the_buttons(
+    qtbot: QtBot, small_desk: Database
+) -> None:
+    dialog = RuleDialog(small_desk)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    root = dialog.property_conditions.root
+    qtbot.mouseClick(root.add_leaf_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(root.add_leaf_button, Qt.MouseButton.LeftButton)
+    first, second = dialog.property_conditions.leaf_rows()
+    choose(first.field_combo, "contact.age")  # a new value editor, created last
+    qtbot.waitUntil(lambda: first.value_editor.isVisible())
+
+    dialog.name_edit.setFocus()
+    visited = []
+    for _ in range(30):
+        widget = dialog.focusWidget()
+        visited.append(widget)
+        if widget is dialog.buttons.button(dialog.buttons.StandardButton.Ok):
+            break
+        qtbot.keyClick(widget, Qt.Key.Key_Tab)
+    expected = [
+        dialog.name_edit,
+        dialog.kind_combo,
+        dialog.group_combo,
+        dialog.points_spin,
+        root.not_box,
+        root.combinator,
+        root.add_leaf_button,
+        root.add_group_button,
+        first.not_box,
+        first.field_combo,
+        first.op_combo,
+        first.value_editor.line,
+        first.remove_button,
+        second.not_box,
+        second.field_combo,
+        second.op_combo,
+        second.value_editor.line,
+        second.remove_button,
+        dialog.buttons.button(dialog.buttons.StandardButton.Ok),
+    ]
+    assert visited == expected
+
+
 def test_rule_dialog_loads_a_rule_and_gives_it_back_unchanged(
     qtbot: QtBot, small_desk: Database
 ) -> None:
@@ -414,6 +494,19 @@ def test_what_if_follows_the_draft_and_matches_the_service(
         desk, window.draft(), NOW, model_id=model_id, examples=5
     )
     assert second.args[0].down > 0
+
+
+def test_the_rules_table_keeps_its_height_when_the_examples_appear(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch, window: ScoringWindow
+) -> None:
+    window.resize(1280, 800)
+    qtbot.waitUntil(lambda: window.rules_table.height() > 0)
+    before = window.rules_table.height()
+    with qtbot.waitSignal(window.what_if_ready, timeout=WAIT_MS) as ready:
+        edit_points(monkeypatch, window, 1, 50)
+    assert ready.args[0].examples and window.what_if_examples.isVisible()
+    qtbot.wait(50)  # the layout settles
+    assert window.rules_table.height() == before
 
 
 def test_save_stores_the_draft_and_rescores(
