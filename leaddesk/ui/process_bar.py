@@ -1,10 +1,18 @@
 """The lead's business process, across the top of the lead pane (DESIGN §4).
 
 Like Dynamics 365's business process flow: the stages in order as chevrons, the active
-one highlighted and the ones behind it ticked; clicking a stage shows *its* checkboxes
-and fields underneath, and *Next stage* does what moves the lead on (ticks the checkbox
-that leads to the next stage, or moves it to a custom stage). Won and disqualified leads
-say so in a badge with a *Reopen* button.
+one highlighted and the ones the lead went through ticked; clicking a stage shows *its*
+work underneath, and *Next stage* does what moves the lead on (ticks the checkbox that
+leads to the next stage, or moves it to a custom stage). Won and disqualified leads say
+so in a badge with a *Reopen* button.
+
+A stage's panel offers the checkbox that moves the lead *on* (at Telemarketing
+acceptance: *Accepted telemarketing*, DESIGN §1 and §4), after the stage's fields; the
+checkbox that brought the lead in is shown read-only, with who ticked it and when.
+Unticking a checkbox that would send the lead back a stage (only possible from an
+earlier stage's panel) asks first, naming the stage and the queue it leaves: reading a
+finished stage should stay safe, yet undoing a mistaken tick must stay possible without
+the *Move to stage…* dialog.
 
 Every action goes through ``services.process`` as the user at the desk. Buttons the
 user's role cannot use are disabled with a tooltip that says why (mirroring
@@ -13,7 +21,7 @@ user's role cannot use are disabled with a tooltip that says why (mirroring
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from itertools import pairwise
@@ -22,20 +30,27 @@ from typing import Any
 from leaddesk.domain.process import (
     ACTION_WORDS,
     FLAG_LABELS,
+    FLAGS,
     RIGHTS,
     ROLE_INQUIRY,
     ROLE_SALES_READY,
     ROLE_SCORED,
     ROLE_TELEMARKETING_ACCEPTED,
     ROLE_TELEMARKETING_READY,
+    LeadState,
+    ProcessError,
+    Stages,
     StageSpec,
     allowed,
 )
+from leaddesk.domain.process import set_flag as preview_flag
 from leaddesk.services.errors import ServiceError, ValidationError
 from leaddesk.services.process import (
     Actor,
+    AuditEntry,
     ProcessView,
     disqualification_reasons,
+    history,
     mark,
     move_stage,
     process_view,
@@ -44,7 +59,7 @@ from leaddesk.services.process import (
 )
 from leaddesk.store.database import Database
 from leaddesk.ui.clock import Clock, utc_now
-from leaddesk.ui.display import ERROR_COLOUR
+from leaddesk.ui.display import ERROR_COLOUR, format_date
 from leaddesk.ui.qt import (
     QApplication,
     QCheckBox,
@@ -68,6 +83,7 @@ from leaddesk.ui.qt import (
     QPainter,
     QPalette,
     QPen,
+    QPoint,
     QPointF,
     QPolygonF,
     QPushButton,
@@ -86,14 +102,30 @@ ENTRY_FLAG = {
     ROLE_TELEMARKETING_ACCEPTED: "accepted_telemarketing",
     ROLE_SALES_READY: "sales_ready",
 }
-STAGE_HINTS = {
-    ROLE_INQUIRY: "A new lead: check who it is (contact and company in Details).",
-    ROLE_SCORED: "Waiting here while its score grows; it moves on by itself at the "
-    "sales-ready threshold.",
-    ROLE_TELEMARKETING_READY: "In the telemarketing queue, waiting for a call.",
-    ROLE_TELEMARKETING_ACCEPTED: "Call, record what you found, then tick Sales ready.",
-    ROLE_SALES_READY: "In the managers' queue: assign a salesperson, then tick Sales accepted.",
+# The checkbox a stage's panel offers: the one whose ticking moves the lead *out of* a
+# stage of that role (DESIGN §4: at Telemarketing acceptance the telemarketer ticks
+# Accepted telemarketing). The checkbox that brought the lead in belongs to the stage
+# before and is shown read-only here, so the obvious click never sends the lead back.
+EXIT_FLAG = {
+    ROLE_SCORED: "telemarketing_ready",
+    ROLE_TELEMARKETING_READY: "accepted_telemarketing",
+    ROLE_TELEMARKETING_ACCEPTED: "sales_ready",
+    ROLE_SALES_READY: "sales_accepted",
 }
+# What to do in the stage, naming the checkbox that moves the lead on (once).
+STAGE_HINTS = {
+    ROLE_INQUIRY: "A new lead: check who it is (contact and company in Details); it moves "
+    "on by itself when it is first scored.",
+    ROLE_SCORED: "Waiting here while its score grows; it moves on by itself at the "
+    "sales-ready threshold. Tick <b>Telemarketing ready</b> to have it called sooner.",
+    ROLE_TELEMARKETING_READY: "In the telemarketing queue, waiting for a call: tick "
+    "<b>Accepted telemarketing</b> when you take it on.",
+    ROLE_TELEMARKETING_ACCEPTED: "Call, record what you found, then tick <b>Sales ready</b>.",
+    ROLE_SALES_READY: "In the managers' queue: assign a salesperson, then tick "
+    "<b>Sales accepted</b>.",
+}
+CUSTOM_STAGE_HINT = "A stage of this desk's own process."
+REOPEN_HINT = "Reopen it to work it again."
 WON_COLOUR = "#2e7d32"
 DISQUALIFIED_COLOUR = "#616161"
 DONE_FILL = "#dcebdc"
@@ -128,11 +160,89 @@ def refusal(actor: Actor | None, action: str) -> str | None:
     )
 
 
-# The checkbox that marks each telemarketing stage as really passed through.
+# The checkbox that marks each telemarketing stage as really passed through (the
+# evidence when a lead's history is not at hand).
 _ROLE_FLAG = {
     "telemarketing_ready": "telemarketing_ready",
     "telemarketing_accepted": "accepted_telemarketing",
 }
+
+
+@dataclass(frozen=True)
+class Trail:
+    """What the lead's history says about its process: the stages it has been in, the
+    entry that ticked each checkbox still ticked, and the one that closed it."""
+
+    visited: frozenset[str]
+    ticked: Mapping[str, AuditEntry]
+    closed: AuditEntry | None
+
+    @classmethod
+    def of(cls, view: ProcessView, entries: Sequence[AuditEntry]) -> Trail:
+        visited = {view.stage}
+        ticked: dict[str, AuditEntry] = {}
+        closed: AuditEntry | None = None
+        for entry in entries:
+            if entry.kind == "stage":
+                visited.update(v for v in (entry.from_value, entry.to_value) if v)
+            elif entry.kind == "flag":
+                name, _, value = (entry.to_value or "").partition("=")
+                if value == "true":
+                    ticked[name] = entry
+                else:
+                    ticked.pop(name, None)
+            elif entry.kind == "status" and entry.to_value == view.status:
+                closed = entry
+        return cls(frozenset(visited), ticked, closed if view.status != "open" else None)
+
+
+def _by_whom(entry: AuditEntry) -> str:
+    when = format_date(entry.at)
+    if entry.automatic or not entry.user:
+        return f"automatically, {when}{f': {entry.reason}' if entry.reason else ''}"
+    return f"by {entry.user}, {when}"
+
+
+def closed_hint(view: ProcessView, trail: Trail | None) -> str:
+    """What a won or disqualified lead needs: nothing but a reopen, and when it closed."""
+    word = "Won" if view.status == "won" else "Disqualified"
+    entry = trail.closed if trail is not None else None
+    if entry is None:
+        return f"{word}. {REOPEN_HINT}"
+    when = format_date(entry.at)
+    who = f"by {entry.user}" if entry.user and not entry.automatic else "automatically"
+    return f"{word} on {when} {who}. {REOPEN_HINT}"
+
+
+def stage_hint(view: ProcessView, stage: StageSpec, state: str, trail: Trail | None) -> str:
+    """The line under the stage's title: what to do here, or why there is nothing to."""
+    if view.status != "open":
+        return closed_hint(view, trail)
+    if state == "done":
+        return "Done: the lead went through this stage."
+    if state == "skipped":
+        why = "."
+        ready = trail.ticked.get("sales_ready") if trail is not None else None
+        if ready is not None and (ready.automatic or not ready.user):
+            why = " (its score made it sales-ready)."
+        elif ready is not None:
+            why = f" ({ready.user} ticked Sales ready)."
+        return f"Skipped: the lead went on without passing through this stage{why}"
+    if state == "current" and stage.role == ROLE_SALES_READY and view.flags.get("sales_accepted"):
+        hint = (
+            f"Sales accepted: {view.owner or 'the salesperson'} works it now; mark it won "
+            "or disqualify it when the deal is decided."
+        )
+    else:
+        hint = STAGE_HINTS.get(stage.role or "", CUSTOM_STAGE_HINT)
+    if state == "ahead":
+        return f"Not reached yet. {hint}"
+    step = next_step(view)
+    if step is not None and step.flag is not None and FLAG_LABELS[step.flag] not in hint:
+        hint += f" <i>Next stage</i> ticks <b>{FLAG_LABELS[step.flag]}</b>."
+    elif step is not None and step.stage is not None and step.label not in hint:
+        hint += f" <i>Next stage</i> moves it to <b>{step.label}</b>."
+    return hint
 
 
 @dataclass(frozen=True)
@@ -180,27 +290,91 @@ def next_step(view: ProcessView) -> NextStep | None:
 
 # --- the chevrons ----------------------------------------------------------------------------
 
+STAGE_STATE_WORDS = {
+    "current": "current stage",
+    "done": "done",
+    "skipped": "skipped: the lead went on without passing through it",
+    "ahead": "not reached yet",
+}
+
+
+def _pieces(word: str, metrics: QFontMetrics, width: int) -> list[str]:
+    """A word too wide for the chevron, broken with hyphens (kept whole when it fits), so
+    "Telemarketing" reads "Telemarket-/ing" rather than "Telemarket…"."""
+    pieces: list[str] = []
+    while metrics.horizontalAdvance(word) > width and len(word) >= 8:
+        cut = len(word) - 4  # pieces of four letters at least; shorter words are elided
+        while cut > 4 and metrics.horizontalAdvance(f"{word[:cut]}-") > width:
+            cut -= 1
+        pieces.append(f"{word[:cut]}-")
+        word = word[cut:]
+    pieces.append(word)
+    return pieces
+
 
 def _wrap(text: str, metrics: QFontMetrics, width: int, max_lines: int) -> list[str]:
+    words = [p for w in text.split() for p in _pieces(w, metrics, width)]
     lines: list[str] = []
-    words = text.split()
     while words:
         line = words.pop(0)
-        while words and metrics.horizontalAdvance(f"{line} {words[0]}") <= width:
+        while (
+            words
+            and not line.endswith("-")
+            and metrics.horizontalAdvance(f"{line} {words[0]}") <= width
+        ):
             line = f"{line} {words.pop(0)}"
         lines.append(line)
     if len(lines) > max_lines:
         lines = [*lines[: max_lines - 1], " ".join(lines[max_lines - 1 :])]
-    return [metrics.elidedText(line, Qt.TextElideMode.ElideRight, width) for line in lines]
+    # elidedText wants a few pixels more than horizontalAdvance: only elide what is over.
+    return [
+        line
+        if metrics.horizontalAdvance(line) <= width
+        else metrics.elidedText(line, Qt.TextElideMode.ElideRight, width)
+        for line in lines
+    ]
+
+
+def _water_level(needs: Sequence[int], width: int) -> float:
+    """The widest a chevron may be so that all fit in ``width`` when the short names keep
+    what they need: only the longest words get hyphenated ("Inquiry" never does)."""
+    remaining = float(width)
+    ordered = sorted(needs)
+    for index, need in enumerate(ordered):
+        share = remaining / (len(ordered) - index)
+        if need > share:
+            return share
+        remaining -= need
+    return float(max(needs, default=width))
+
+
+@dataclass(frozen=True)
+class ChevronLayout:
+    """Where each chevron sits and how its caption is broken, for one widget width."""
+
+    font: QFont  # the caption font (bold is set per chevron when painting)
+    spans: tuple[tuple[float, float], ...]  # left and width of each chevron
+    insets: tuple[tuple[int, int], ...]  # the text's margins from each chevron's edges
+    lines: tuple[tuple[str, ...], ...]
+    height: int
 
 
 class StageChevrons(QWidget):
     """The stages as clickable chevrons. ``stage_clicked(key)`` on a click, or on
-    Left/Right (which move the shown stage) and Space/Enter from the keyboard."""
+    Left/Right (which move the shown stage) and Space/Enter from the keyboard.
+
+    A chevron is ticked only for a stage the lead really went through (its history shows
+    it there): a lead made sales-ready by its score skips the telemarketing stages, and a
+    tick there would tell a manager a call was made. Chevrons are as wide as their longest
+    word needs, the rest shared out evenly, and the font shrinks (to 7 pt) before any word
+    is hyphenated, so a desk with six or seven stages still reads every name; the full
+    name and the stage's state are in each chevron's tooltip.
+    """
 
     stage_clicked = Signal(str)
     ARROW = 9
-    MAX_LINES = 3
+    MAX_LINES = 4
+    MIN_POINT = 7.0
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -209,10 +383,12 @@ class StageChevrons(QWidget):
         self.shown: str | None = None
         self.status = "open"
         self.flags: dict[str, bool] = {}
+        self.visited: frozenset[str] | None = None
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setMouseTracking(True)
         self._hover: int | None = None
+        self._layouts: dict[tuple[int, tuple[str, ...], int], ChevronLayout] = {}
         small = QFont(self.font())
         small.setPointSizeF(small.pointSizeF() * 0.92)
         self._font = small
@@ -224,12 +400,16 @@ class StageChevrons(QWidget):
         shown: str | None,
         status: str,
         flags: Mapping[str, bool] | None = None,
+        visited: Collection[str] | None = None,
     ) -> None:
+        """``visited``: the stages the lead's history shows it in; without it the
+        telemarketing checkboxes stand in as the evidence."""
         self.stages = list(stages)
         self.active = active
         self.shown = shown
         self.status = status
         self.flags = dict(flags or {})
+        self.visited = None if visited is None else frozenset(visited)
         self.setToolTip("")
         self.updateGeometry()
         self._fit_height()
@@ -242,37 +422,73 @@ class StageChevrons(QWidget):
         super().resizeEvent(event)
         self._fit_height()
 
-    def _text_width(self, width: int) -> int:
-        count = max(1, len(self.stages))
-        return max(20, width // count - 2 * self.ARROW - 4)
+    def chevron_layout(self, width: int) -> ChevronLayout:
+        labels = tuple(s.label for s in self.stages)
+        active = self._position(self.active)
+        key = (width, labels, active)
+        cached = self._layouts.get(key)
+        if cached is None:
+            if len(self._layouts) > 16:
+                self._layouts.clear()
+            cached = self._layouts[key] = self._lay_out(width, labels, active)
+        return cached
 
-    def fitted_font(self, width: int) -> QFont:
-        """The caption font, a little smaller when the pane is narrow, so that every
-        word of every stage name fits whole (down to 7 pt; longer words are elided)."""
-        inner = self._text_width(width)
-        words = [w for s in self.stages for w in s.label.split()] or ["x"]
+    def _lay_out(self, width: int, labels: tuple[str, ...], active: int) -> ChevronLayout:
+        count = max(1, len(labels))
+        insets = tuple(
+            (
+                self.ARROW + 2 if index else 11,  # the ✓ sits in this margin
+                self.ARROW + 2 if index < count - 1 else 5,
+            )
+            for index in range(count)
+        )
         font = QFont(self._font)
-        font.setBold(True)
+        font.setBold(True)  # measured bold: the shown chevron's caption is
         size = font.pointSizeF()
-        while size > 7.0:
+        while True:
             font.setPointSizeF(size)
             metrics = QFontMetrics(font)
-            if max(metrics.horizontalAdvance(w) for w in words) <= inner:
+            needs = [
+                max([24, *(metrics.horizontalAdvance(w) for w in label.split())]) + sum(inset)
+                for label, inset in zip(labels, insets, strict=False)
+            ]
+            if sum(needs) <= width or size <= self.MIN_POINT:
                 break
-            size -= 0.25
-        font.setPointSizeF(max(size, 7.0))
+            size = max(self.MIN_POINT, size - 0.25)
+        total = sum(needs) or 1
+        if total <= width:
+            slack = (width - total) / count
+            widths = [float(need + slack) for need in needs]
+        elif 0 <= active < len(needs) and width - needs[active] >= 40 * (count - 1):
+            # Too narrow for every name: the lead's own stage keeps its name whole and the
+            # others share what is left.
+            others = [need for index, need in enumerate(needs) if index != active]
+            cap = _water_level(others, width - needs[active])
+            widths = [
+                float(need) if index == active else min(float(need), cap)
+                for index, need in enumerate(needs)
+            ]
+        else:
+            cap = _water_level(needs, width)
+            widths = [min(float(need), cap) for need in needs]
+        spans: list[tuple[float, float]] = []
+        left = 0.0
+        for span in widths:
+            spans.append((left, span))
+            left += span
+        lines = tuple(
+            tuple(_wrap(label, metrics, max(8, int(span) - sum(inset)), self.MAX_LINES))
+            for label, (_left, span), inset in zip(labels, spans, insets, strict=False)
+        )
+        height = metrics.lineSpacing() * max([2, *(len(ls) for ls in lines)]) + 10
         font.setBold(False)
-        return font
+        return ChevronLayout(QFont(font), tuple(spans), insets, lines, height)
+
+    def fitted_font(self, width: int) -> QFont:
+        return self.chevron_layout(width).font
 
     def heightForWidth(self, width: int) -> int:
-        font = self.fitted_font(width)
-        font.setBold(True)
-        metrics = QFontMetrics(font)
-        lines = 1
-        inner = self._text_width(width)
-        for stage in self.stages:
-            lines = max(lines, len(_wrap(stage.label, metrics, inner, self.MAX_LINES)))
-        return metrics.lineSpacing() * max(2, lines) + 10
+        return self.chevron_layout(width).height
 
     def hasHeightForWidth(self) -> bool:
         return True
@@ -281,21 +497,29 @@ class StageChevrons(QWidget):
         keys = [s.key for s in self.stages]
         return keys.index(key) if key in keys else -1
 
-    def _done(self, stage: StageSpec) -> bool:
-        """A stage behind the lead is done, except a telemarketing stage the lead skipped
-        (sales-ready by score goes straight to sales acceptance): its checkbox was never
-        ticked, and a tick mark there would tell the manager a call was made."""
-        if self.status == "won":
-            return True
-        if self._position(stage.key) >= self._position(self.active):
-            return False
+    def state_of(self, stage: StageSpec) -> str:
+        """``current``, ``done``, ``skipped`` (behind the lead, never passed through) or
+        ``ahead``. A won lead's stages after the one it was won in stay ahead."""
+        if stage.key == self.active:
+            return "current"
+        position, active = self._position(stage.key), self._position(self.active)
+        if position > active:
+            return "ahead"
         flag = _ROLE_FLAG.get(stage.role or "")
-        return flag is None or self.flags.get(flag, True)
+        if flag is not None and self.flags.get(flag):
+            return "done"  # its checkbox was ticked (Accepted telemarketing jumps over it)
+        if self.visited is not None:
+            return "done" if stage.key in self.visited else "skipped"
+        if stage.role is None:
+            return "skipped"  # a custom stage is only entered by hand: no evidence
+        return "done" if flag is None else "skipped"
+
+    def _done(self, stage: StageSpec) -> bool:
+        return self.state_of(stage) == "done"
 
     def _segment(self, index: int) -> QPolygonF:
         count = max(1, len(self.stages))
-        width = self.width() / count
-        left = index * width
+        left, width = self.chevron_layout(self.width()).spans[index]
         right = left + width - 1
         h = self.height() - 1
         a = self.ARROW
@@ -315,23 +539,29 @@ class StageChevrons(QWidget):
     def index_at(self, x: float) -> int | None:
         if not self.stages or self.width() <= 0:
             return None
-        index = int(x // (self.width() / len(self.stages)))
-        return index if 0 <= index < len(self.stages) else None
+        for index, (left, width) in enumerate(self.chevron_layout(self.width()).spans):
+            if left <= x < left + width:
+                return index
+        return None
+
+    def centre_of(self, key: str) -> QPoint:
+        """The middle of a stage's chevron (where a click lands on it)."""
+        index = self._position(key)
+        left, width = self.chevron_layout(self.width()).spans[index]
+        return QPoint(int(left + width / 2), self.height() // 2)
 
     def paintEvent(self, _event: Any) -> None:
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        base = self.fitted_font(self.width())
+        layout = self.chevron_layout(self.width())
         palette = self.palette()
-        count = max(1, len(self.stages))
-        width = self.width() / count
-        inner = self._text_width(self.width())
         for index, stage in enumerate(self.stages):
-            active = stage.key == self.active
-            done = self._done(stage)
+            state = self.state_of(stage)
+            active = state == "current"
+            done = state == "done"
             if active and self.status == "disqualified":
                 fill, text = QColor(DISQUALIFIED_COLOUR), QColor("white")
-            elif self.status == "won" and (active or done):
+            elif active and self.status == "won":
                 fill, text = QColor(WON_COLOUR), QColor("white")
             elif active:
                 fill = palette.color(QPalette.ColorRole.Highlight)
@@ -341,6 +571,8 @@ class StageChevrons(QWidget):
             else:
                 fill = palette.color(QPalette.ColorRole.Button)
                 text = palette.color(QPalette.ColorRole.ButtonText)
+                if state == "skipped":
+                    text = palette.color(QPalette.ColorRole.PlaceholderText)
             if index == self._hover and not active:
                 fill = fill.darker(108)
             polygon = self._segment(index)
@@ -350,15 +582,15 @@ class StageChevrons(QWidget):
             pen.setWidthF(2.0 if shown else 1.0)
             painter.setPen(pen)
             painter.drawPolygon(polygon)
-            left = index * width + (self.ARROW + 2 if index else 4)
-            span = width - (self.ARROW * 2 + 4 if index else self.ARROW + 6)
-            font = QFont(base)
+            left, span = layout.spans[index]
+            inset_left, inset_right = layout.insets[index]
+            font = QFont(layout.font)
             font.setBold(active or shown)
             painter.setFont(font)
             metrics = QFontMetrics(font)
             painter.setPen(text)
             if done or (active and self.status == "won"):
-                painter.drawText(QPointF(left, metrics.ascent() + 2), "✓")
+                painter.drawText(QPointF(left + 2, metrics.ascent() + 2), "✓")
             if shown and self.hasFocus():
                 focus = QPen(text)
                 focus.setStyle(Qt.PenStyle.DotLine)
@@ -368,27 +600,34 @@ class StageChevrons(QWidget):
                     polygon.boundingRect().adjusted(self.ARROW + 3, 3, -self.ARROW - 3, -3)
                 )
                 painter.setPen(text)
-            lines = _wrap(stage.label, metrics, inner, self.MAX_LINES)
+            lines = layout.lines[index]
+            inner = span - inset_left - inset_right
             line_h = metrics.lineSpacing()
             top = (self.height() - line_h * len(lines)) / 2
             for number, line in enumerate(lines):
                 painter.drawText(
                     QPointF(
-                        left + (span - metrics.horizontalAdvance(line)) / 2,
+                        left + inset_left + (inner - metrics.horizontalAdvance(line)) / 2,
                         top + number * line_h + metrics.ascent(),
                     ),
                     line,
                 )
         painter.end()
 
+    def tooltip_of(self, stage: StageSpec) -> str:
+        state = self.state_of(stage)
+        if state == "current" and self.status != "open":
+            words = f"where the lead was {self.status}"
+        else:
+            words = STAGE_STATE_WORDS[state]
+        return f"{stage.label} — {words}" + ("" if stage.key == self.shown else "; click to see it")
+
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         hover = self.index_at(event.position().x())
         if hover != self._hover:
             self._hover = hover
             if hover is not None:
-                stage = self.stages[hover]
-                state = "current stage" if stage.key == self.active else "click to see it"
-                self.setToolTip(f"{stage.label} — {state}")
+                self.setToolTip(self.tooltip_of(self.stages[hover]))
             self.update()
         super().mouseMoveEvent(event)
 
@@ -517,9 +756,9 @@ class FieldEditor:
     def changed(self) -> bool:
         value = self.value()
         if self.kind == "checkbox":
-            return value != bool(self.original)
+            return bool(value != bool(self.original))
         if self.kind == "date" and isinstance(self.original, date):
-            return value != self.original.isoformat()
+            return bool(value != self.original.isoformat())
         original = None if self.original in (None, "") else _plain(self.original)
         return (None if value is None else str(value)) != original
 
@@ -619,15 +858,18 @@ class ProcessPanel(QWidget):
         self._clock = clock
         self._actor: Actor | None = None
         self.view: ProcessView | None = None
+        self.trail: Trail | None = None
         self.shown_stage: str | None = None
         self.editors: dict[str, FieldEditor] = {}
         self.flag_boxes: dict[str, QCheckBox] = {}
         self.dialog: QDialog | None = None
         self._refocus = False
+        self._focus_on_reload = False
         self.owner_label: QLabel | None = None
         self.assign_button: QPushButton | None = None
         self.save_fields_button: QPushButton | None = None
         self.fields_state: QLabel | None = None
+        self.entry_label: QLabel | None = None
 
         self.chevrons = StageChevrons()
         self.chevrons.setObjectName("stage_chevrons")
@@ -718,10 +960,11 @@ class ProcessPanel(QWidget):
 
     def show_lead(self, lead_id: int | None) -> None:
         """Show a lead's process with its active stage opened."""
+        self._focus_on_reload = False
         if lead_id is None:
-            self.view = None
+            self.view = self.trail = None
             return
-        self.view = process_view(self._db, lead_id)
+        self.view = self._read(lead_id)
         self.shown_stage = self.view.stage
         self._fill(keep_edits=False)
 
@@ -733,13 +976,21 @@ class ProcessPanel(QWidget):
         dirty = self.has_unsaved_fields()
         followed = self.shown_stage == self.view.stage and not dirty
         try:
-            self.view = process_view(self._db, self.view.lead_id)
+            self.view = self._read(self.view.lead_id)
         except ServiceError:
-            self.view = None
+            self.view = self.trail = None
             return
         if followed or self.shown_stage not in {s.key for s in self.view.stages}:
             self.shown_stage = self.view.stage
         self._fill(keep_edits=dirty)
+        if self._focus_on_reload:
+            self._focus_on_reload = False
+            self.focus_first()
+
+    def _read(self, lead_id: int) -> ProcessView:
+        view = process_view(self._db, lead_id)
+        self.trail = Trail.of(view, history(self._db, lead_id))
+        return view
 
     def show_stage(self, key: str) -> None:
         """Show the checkboxes and fields of stage ``key`` (a click on its chevron)."""
@@ -760,7 +1011,14 @@ class ProcessPanel(QWidget):
         if view is None:
             return
         kept = {k: e.value() for k, e in self.editors.items() if e.changed()} if keep_edits else {}
-        self.chevrons.set_state(view.stages, view.stage, self.shown_stage, view.status, view.flags)
+        self.chevrons.set_state(
+            view.stages,
+            view.stage,
+            self.shown_stage,
+            view.status,
+            view.flags,
+            self.trail.visited if self.trail is not None else None,
+        )
         self._fill_status(view)
         stage = next((s for s in view.stages if s.key == self.shown_stage), None)
         if stage is None:
@@ -798,7 +1056,9 @@ class ProcessPanel(QWidget):
         self.reopen_button.setVisible(view.status != "open")
         self._permit(self.reopen_button, "reopen", "Open the lead again, in the stage it was in")
         self.status_row.setVisible(bool(view.tags) or view.status != "open")
-        self.status_row.layout().activate()
+        status_layout = self.status_row.layout()
+        if status_layout is not None:
+            status_layout.activate()
 
     def _permit(
         self, widget: QWidget, action: str, tip: str, *, blocked: str | None = None
@@ -813,14 +1073,17 @@ class ProcessPanel(QWidget):
         return f"The lead is {view.status}; reopen it first"
 
     def _fill_stage(self, view: ProcessView, stage: StageSpec) -> None:
+        """The shown stage's panel, in the order the work is done: how the lead got here
+        (read-only), the salesperson, the fields, then the checkbox that moves it on."""
         self.editors = {}
         self.flag_boxes = {}
         self.owner_label = self.assign_button = None
-        self.save_fields_button = self.fields_state = None
+        self.save_fields_button = self.fields_state = self.entry_label = None
         old = self.stage_body
         self.stage_body = QWidget()
         self.stage_layout.replaceWidget(old, self.stage_body)
-        had_focus = old.isAncestorOf(QApplication.focusWidget())
+        focused = QApplication.focusWidget()
+        had_focus = focused is not None and old.isAncestorOf(focused)
         old.hide()
         old.deleteLater()
         # Hidden while it is filled, shown at the end: then its new children are visible
@@ -830,47 +1093,25 @@ class ProcessPanel(QWidget):
         body = QVBoxLayout(self.stage_body)
         body.setContentsMargins(0, 0, 0, 0)
         body.setSpacing(4)
-        where = (
-            "current stage"
-            if stage.key == view.stage
-            else "done"
-            if self.chevrons._done(stage)
-            else "ahead"
-        )
-        if view.status != "open" and stage.key == view.stage:
+        state = self.chevrons.state_of(stage)
+        where = STAGE_STATE_WORDS[state].partition(":")[0]
+        if view.status != "open" and state == "current":
             where = f"where the lead was {view.status}"
         self.stage_title.setText(f"{stage.label}  ·  {where}")
-        hint = STAGE_HINTS.get(stage.role or "", "A stage of this desk's own process.")
-        step = next_step(view) if stage.key == view.stage and view.status == "open" else None
-        if step is not None and step.flag is not None and step.flag != "sales_accepted":
-            hint += f" <i>Next stage</i> ticks <b>{FLAG_LABELS[step.flag]}</b>."
-        elif step is not None and step.stage is not None:
-            hint += f" <i>Next stage</i> moves it to <b>{step.label}</b>."
-        self.stage_hint.setText(hint)
+        self.stage_hint.setText(stage_hint(view, stage, state, self.trail))
         closed = self._closed_reason(view)
 
-        flags = []
         entry = ENTRY_FLAG.get(stage.role or "")
-        if entry is not None:
-            flags.append(entry)
-        if stage.role == ROLE_SALES_READY:
-            flags.append("sales_accepted")
-        if flags:
-            row = QHBoxLayout()
-            row.setSpacing(16)
-            for flag in flags:
-                box = QCheckBox(FLAG_LABELS[flag])
-                box.setObjectName(flag)
-                box.setChecked(bool(view.flags.get(flag)))
-                blocked = closed
-                if flag == "sales_accepted" and not view.owner and not box.isChecked():
-                    blocked = blocked or "Assign a salesperson first"
-                self._permit(box, flag, _flag_tip(flag), blocked=blocked)
-                box.clicked.connect(lambda on, flag=flag: self.set_flag(flag, on))
-                self.flag_boxes[flag] = box
-                row.addWidget(box)
-            row.addStretch(1)
-            body.addLayout(row)
+        if state == "current" and entry is not None and view.flags.get(entry):
+            self.entry_label = QLabel(self._entry_text(entry))
+            self.entry_label.setObjectName("entry_flag")
+            self.entry_label.setWordWrap(True)
+            self.entry_label.setStyleSheet(f"color: {DONE_TEXT};")
+            self.entry_label.setToolTip(
+                f"{FLAG_LABELS[entry]} brought the lead to this stage. To send it back, "
+                "open the stage before and untick it there, or use Move to stage…"
+            )
+            body.addWidget(self.entry_label)
         if stage.role == ROLE_SALES_READY:
             owner_row = QHBoxLayout()
             owner_label = QLabel(f"Salesperson: <b>{view.owner or 'nobody yet'}</b>")
@@ -888,50 +1129,110 @@ class ProcessPanel(QWidget):
                 "Give the lead to a salesperson (Ctrl+Shift+A)",
                 blocked=blocked,
             )
-            assign_button.clicked.connect(self.assign_requested)
+            assign_button.clicked.connect(self._assign_clicked)
             owner_row.addWidget(owner_label)
             owner_row.addWidget(assign_button)
             self.owner_label, self.assign_button = owner_label, assign_button
             owner_row.addStretch(1)
             body.addLayout(owner_row)
         if stage.fields:
-            grid = QGridLayout()
-            grid.setHorizontalSpacing(8)
-            grid.setVerticalSpacing(4)
-            why = refusal(self._actor, "qualification") or closed
-            for number, spec in enumerate(stage.fields):
-                editor = FieldEditor(spec, self._sync_save)
-                editor.load(view.qualification.get(editor.key))
-                editor.set_enabled(why is None, why)
-                self.editors[editor.key] = editor
-                row, column = divmod(number, 2)
-                if editor.kind == "checkbox":
-                    grid.addWidget(editor.cell(), row, column * 2 + 1)
-                else:
-                    label = QLabel(f"{editor.label}:")
-                    label.setBuddy(editor.widget)
-                    label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                    grid.addWidget(label, row, column * 2)
-                    grid.addWidget(editor.cell(), row, column * 2 + 1)
-            grid.setColumnStretch(1, 1)
-            grid.setColumnStretch(3, 1)
-            body.addLayout(grid)
-            save_row = QHBoxLayout()
-            fields_state = QLabel()
-            fields_state.setStyleSheet("color: palette(placeholder-text);")
-            save_button = QPushButton("Save fields")
-            save_button.setObjectName("save_fields")
-            save_button.setToolTip(
-                "Store what you typed (also saved when you tick a checkbox or move on)"
-            )
-            save_button.setEnabled(why is None)
-            save_button.clicked.connect(self.save_fields)
-            save_row.addWidget(fields_state, 1)
-            save_row.addWidget(save_button)
-            body.addLayout(save_row)
-            self.save_fields_button, self.fields_state = save_button, fields_state
+            self._fill_fields(view, stage, body, closed)
+        flag = EXIT_FLAG.get(stage.role or "")
+        if flag is not None:
+            row = QHBoxLayout()
+            box = QCheckBox(FLAG_LABELS[flag])
+            box.setObjectName(flag)
+            box.setChecked(bool(view.flags.get(flag)))
+            blocked = closed
+            if flag == "sales_accepted" and not view.owner and not box.isChecked():
+                blocked = blocked or "Assign a salesperson first"
+            tip = _flag_tip(flag)
+            back = self._backwards(view, flag) if box.isChecked() else None
+            if back is not None:
+                tip = (
+                    f"Unticking it moves the lead back to {self.stage_label(back)} "
+                    "(you are asked first)"
+                )
+            self._permit(box, flag, tip, blocked=blocked)
+            box.clicked.connect(lambda on, flag=flag: self.set_flag(flag, on))
+            self.flag_boxes[flag] = box
+            row.addWidget(box)
+            row.addStretch(1)
+            body.addLayout(row)
         self.stage_body.show()
         self._chain_focus()
+
+    def _assign_clicked(self) -> None:
+        # The assign dialog's answer comes back as a reload(); the keyboard then goes on to
+        # what is next (Sales accepted) instead of getting lost with the rebuilt button.
+        self._focus_on_reload = True
+        self.assign_requested.emit()
+
+    def _entry_text(self, flag: str) -> str:
+        entry = self.trail.ticked.get(flag) if self.trail is not None else None
+        text = f"✓ {FLAG_LABELS[flag]}"
+        if entry is not None:
+            text += f" — ticked {_by_whom(entry)}"
+        return text
+
+    def _fill_fields(
+        self, view: ProcessView, stage: StageSpec, body: QVBoxLayout, closed: str | None
+    ) -> None:
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(8)
+        grid.setVerticalSpacing(4)
+        why = refusal(self._actor, "qualification") or closed
+        for number, spec in enumerate(stage.fields):
+            editor = FieldEditor(spec, self._sync_save)
+            editor.load(view.qualification.get(editor.key))
+            editor.set_enabled(why is None, why)
+            self.editors[editor.key] = editor
+            row, column = divmod(number, 2)
+            if editor.kind == "checkbox":
+                grid.addWidget(editor.cell(), row, column * 2 + 1)
+            else:
+                label = QLabel(f"{editor.label}:")
+                label.setBuddy(editor.widget)
+                label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                grid.addWidget(label, row, column * 2)
+                grid.addWidget(editor.cell(), row, column * 2 + 1)
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(3, 1)
+        body.addLayout(grid)
+        save_row = QHBoxLayout()
+        fields_state = QLabel()
+        fields_state.setStyleSheet("color: palette(placeholder-text);")
+        save_button = QPushButton("Save fields")
+        save_button.setObjectName("save_fields")
+        save_button.setToolTip(
+            "Store what you typed (also saved when you tick a checkbox or move on)"
+        )
+        save_button.setEnabled(why is None)
+        save_button.clicked.connect(self.save_fields)
+        save_row.addWidget(fields_state, 1)
+        save_row.addWidget(save_button)
+        body.addLayout(save_row)
+        self.save_fields_button, self.fields_state = save_button, fields_state
+
+    def _backwards(self, view: ProcessView, flag: str) -> str | None:
+        """The stage unticking ``flag`` would send the lead back to (None when it stays),
+        worked out by the same domain rule the service applies."""
+        flags = {name: bool(view.flags.get(name)) for name in FLAGS}
+        state = LeadState(
+            stage=view.stage,
+            status=view.status,
+            telemarketing_ready=flags["telemarketing_ready"],
+            accepted_telemarketing=flags["accepted_telemarketing"],
+            sales_ready=flags["sales_ready"],
+            sales_accepted=flags["sales_accepted"],
+        )
+        try:
+            outcome = preview_flag(state, flag, False, Stages(view.stages))
+        except ProcessError:
+            return None  # refused: the service says why when it is tried
+        if outcome.state.stage == view.stage:
+            return None
+        return outcome.state.stage
 
     def _chain_focus(self) -> None:
         """Tab goes chevrons → the stage's checkboxes and fields → Next stage, in reading
@@ -1014,15 +1315,47 @@ class ProcessPanel(QWidget):
         return not self.has_unsaved_fields() or self.save_fields()
 
     def set_flag(self, flag: str, on: bool) -> bool:
-        """Tick or untick a process checkbox (what clicking it does)."""
+        """Tick or untick a process checkbox (what clicking it does). Unticking one that
+        would move the lead back a stage asks first: the lead may leave the queue of the
+        person looking at it, and a stray click should not do that silently."""
         if self.view is None or not self._save_first():
             self.reload()
+            return False
+        back = None if on else self._backwards(self.view, flag)
+        if back is not None and not self._confirm_back(flag, back):
+            self.reload()  # the checkbox goes back to ticked
             return False
         lead_id = self.view.lead_id
         title = f"{FLAG_LABELS[flag]} not {'ticked' if on else 'unticked'}"
         return self._act(
             title, lambda actor: mark(self._db, lead_id, flag, on, actor, self._clock())
         )
+
+    def _confirm_back(self, flag: str, back: str) -> bool:
+        view = self.view
+        assert view is not None
+        queues = {
+            ROLE_TELEMARKETING_READY: "the telemarketing queue",
+            ROLE_TELEMARKETING_ACCEPTED: "the telemarketing queue",
+            ROLE_SALES_READY: "the managers' Sales acceptance queue",
+        }
+        role = next((s.role for s in view.stages if s.key == view.stage), None)
+        back_role = next((s.role for s in view.stages if s.key == back), None)
+        text = (
+            f"Unticking {FLAG_LABELS[flag]} moves the lead back from "
+            f"{self.stage_label(view.stage)} to {self.stage_label(back)}"
+        )
+        leaves = queues.get(role or "")
+        if leaves is not None and leaves != queues.get(back_role or ""):
+            text += f", out of {leaves}"
+        answer = QMessageBox.question(
+            self,
+            "Move the lead back?",
+            f"{text}.\n\nUntick it and move the lead back?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Yes
 
     def next_stage(self) -> bool:
         view = self.view
@@ -1138,13 +1471,14 @@ class ProcessPanel(QWidget):
 
     def focus_first(self) -> bool:
         """Put the keyboard on the first thing to do in the shown stage."""
-        # Never a ticked checkbox first: Space there would untick it.
-        candidates: list[QWidget] = [
-            *(b for b in self.flag_boxes.values() if not b.isChecked()),
-            *(e.widget for e in self.editors.values()),
-            self.next_button,
-            self.chevrons,
-        ]
+        # In the order the stage's work is done: the fields, the salesperson while there
+        # is none, then the checkbox that moves the lead on -- never a ticked checkbox
+        # (Space there would untick it).
+        candidates: list[QWidget] = [e.widget for e in self.editors.values()]
+        if self.assign_button is not None and self.view is not None and not self.view.owner:
+            candidates.append(self.assign_button)
+        candidates += [b for b in self.flag_boxes.values() if not b.isChecked()]
+        candidates += [self.next_button, self.chevrons]
         for widget in candidates:
             if widget.isEnabled() and widget.isVisibleTo(self):
                 widget.setFocus(Qt.FocusReason.OtherFocusReason)

@@ -12,18 +12,17 @@ from leaddesk.services.lists import LeadQuery, lead_ids, queue_counts
 from leaddesk.services.process import Actor
 from leaddesk.store.database import Database
 from leaddesk.ui.assign_dialog import AssignDialog
+from leaddesk.ui.display import format_date
 from leaddesk.ui.lead_detail import TAB_HISTORY, TAB_SCORE
 from leaddesk.ui.main_window import MainWindow
 from leaddesk.ui.process_bar import DisqualifyDialog, StageChevrons
-from leaddesk.ui.qt import QApplication, QMessageBox, QPoint, Qt
+from leaddesk.ui.qt import QApplication, QMessageBox, Qt, QWidget
 from leaddesk.ui.queues import COUNT_ROLE, QueueModel
 from leaddesk.ui.user_picker import UserPickerDialog
 from tests.conftest import NOW
 from tests.ui.conftest import MessageBoxes
 
 MakeWindow = Callable[[Database], MainWindow]
-
-
 
 
 def lead_of(db: Database, email: str) -> int:
@@ -39,10 +38,7 @@ def activate(qtbot: QtBot, window: MainWindow) -> None:
 
 
 def click_stage(qtbot: QtBot, chevrons: StageChevrons, key: str) -> None:
-    index = [s.key for s in chevrons.stages].index(key)
-    width = chevrons.width() / len(chevrons.stages)
-    point = QPoint(int(width * index + width / 2), chevrons.height() // 2)
-    qtbot.mouseClick(chevrons, Qt.MouseButton.LeftButton, pos=point)
+    qtbot.mouseClick(chevrons, Qt.MouseButton.LeftButton, pos=chevrons.centre_of(key))
 
 
 def count(window: MainWindow, queue: str) -> int | None:
@@ -90,7 +86,13 @@ def test_a_telemarketer_works_a_lead_from_the_queue_to_sales_ready(
     assert bar.shown_stage == "telemarketing_qualification"
     assert list(bar.editors) == ["budget", "authority", "need", "timeline", "notes"]
     assert bar.chevrons.active == "telemarketing_acceptance"  # looking is not moving
+    click_stage(qtbot, bar.chevrons, "telemarketing_acceptance")
 
+    # The stage's own checkbox is the one that moves it on; the one that brought it
+    # here is only shown, so the obvious click never sends it back.
+    assert list(bar.flag_boxes) == ["accepted_telemarketing"]
+    assert bar.entry_label is not None
+    assert bar.entry_label.text() == f"✓ Telemarketing ready — ticked by Max, {format_date(NOW)}"
     qtbot.mouseClick(bar.flag_boxes["accepted_telemarketing"], Qt.MouseButton.LeftButton)
     assert bar.view is not None and bar.view.stage == "telemarketing_qualification"
     assert bar.chevrons.active == "telemarketing_qualification"
@@ -109,7 +111,9 @@ def test_a_telemarketer_works_a_lead_from_the_queue_to_sales_ready(
     qtbot.mouseClick(bar.next_button, Qt.MouseButton.LeftButton)
     assert bar.view.stage == "sales_acceptance"
     assert bar.chevrons.active == "sales_acceptance"
-    assert bar.flag_boxes["sales_ready"].isChecked()
+    assert bar.view.flags["sales_ready"]
+    assert bar.entry_label is not None and bar.entry_label.text().startswith("✓ Sales ready")
+    assert list(bar.flag_boxes) == ["sales_accepted"]
     assert (count(window, "telemarketing"), count(window, "sales_acceptance")) == (1, 1)
     assert [window.leads_model.id_at(0)] == [carla]  # it left the queue…
     assert window.detail.lead_id == eva  # …but stays on screen
@@ -403,3 +407,202 @@ def test_skipped_telemarketing_stages_are_not_shown_as_done(qtbot: QtBot) -> Non
     assert chevrons._done(by_key["telemarketing_acceptance"])
     assert chevrons._done(by_key["telemarketing_qualification"])
     assert not chevrons._done(by_key["sales_acceptance"])
+
+
+def focused() -> QWidget | None:
+    return QApplication.focusWidget()
+
+
+def test_a_telemarketer_works_a_lead_from_the_keyboard(
+    qtbot: QtBot, make_window: MakeWindow, small_desk: Database, team: dict[str, Actor]
+) -> None:
+    """DESIGN §1: calls, ticks Accepted telemarketing, fills the qualification fields,
+    ticks Sales ready -- without the mouse."""
+    eva = lead_of(small_desk, "eva@initech.example")
+    process.mark(small_desk, eva, "telemarketing_ready", True, team["manager"], NOW)
+    window = make_window(small_desk)
+    window.set_actor(team["telemarketer"])
+    window.show_queue("telemarketing")
+    activate(qtbot, window)
+    window.leads_view.setFocus()
+    window.leads_view.setCurrentIndex(window.leads_model.index(0, 0))
+    qtbot.keyClick(window.leads_view, Qt.Key.Key_Return)
+    bar = window.detail.process
+    assert bar.view is not None and bar.view.lead_id == eva
+
+    box = focused()
+    assert box is bar.flag_boxes["accepted_telemarketing"] and not box.isChecked()
+    assert "Telemarketing ready" not in bar.flag_boxes  # shown, not offered
+    qtbot.keyClick(box, Qt.Key.Key_Space)
+    assert bar.view.stage == "telemarketing_qualification"
+    assert focused() is bar.editors["budget"].widget
+
+    for text in ("20k EUR", "the CFO", "Replace spreadsheets", "Q1", "Call back Tuesday"):
+        widget = focused()
+        assert widget is not None
+        qtbot.keyClicks(widget, text)
+        qtbot.keyClick(widget, Qt.Key.Key_Tab)
+    assert focused() is bar.save_fields_button
+    qtbot.keyClick(bar.save_fields_button, Qt.Key.Key_Tab)
+    sales_ready = bar.flag_boxes["sales_ready"]
+    assert focused() is sales_ready
+    qtbot.keyClick(sales_ready, Qt.Key.Key_Space)  # saves the fields first
+
+    view = process.process_view(small_desk, eva)
+    assert view.stage == "sales_acceptance" and view.flags["sales_ready"]
+    assert view.qualification == {
+        "budget": "20k EUR",
+        "authority": "the CFO",
+        "need": "Replace spreadsheets",
+        "timeline": "Q1",
+        "notes": "Call back Tuesday",
+    }
+    assert count(window, "sales_acceptance") == 1
+    assert count(window, "telemarketing") == 0
+
+
+def test_a_manager_assigns_and_accepts_from_the_keyboard(
+    qtbot: QtBot, make_window: MakeWindow, small_desk: Database, team: dict[str, Actor]
+) -> None:
+    eva = lead_of(small_desk, "eva@initech.example")
+    process.mark(small_desk, eva, "sales_ready", True, team["telemarketer"], NOW)
+    window = make_window(small_desk)
+    window.set_actor(team["manager"])
+    window.show_queue("sales_acceptance")
+    activate(qtbot, window)
+    window.leads_view.setFocus()
+    window.leads_view.setCurrentIndex(window.leads_model.index(0, 0))
+    qtbot.keyClick(window.leads_view, Qt.Key.Key_Return)
+    bar = window.detail.process
+    assert bar.view is not None and bar.view.lead_id == eva
+    assert "assign a salesperson, then tick <b>Sales accepted</b>." in bar.stage_hint.text()
+    assert bar.stage_hint.text().count("Sales accepted") == 1
+
+    assert focused() is bar.assign_button  # Sales accepted waits for a salesperson
+    assert not bar.flag_boxes["sales_accepted"].isEnabled()
+    qtbot.keyClick(bar.assign_button, Qt.Key.Key_Space)
+    dialog = next(d for d in window.findChildren(AssignDialog) if d.isVisible())
+    dialog.choose("Sam")
+    qtbot.keyClick(dialog.people, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not dialog.isVisible())
+    assert bar.view.owner == "Sam"
+
+    accepted = bar.flag_boxes["sales_accepted"]
+    qtbot.waitUntil(lambda: focused() is accepted)
+    qtbot.keyClick(accepted, Qt.Key.Key_Space)
+    view = process.process_view(small_desk, eva)
+    assert view.flags["sales_accepted"] and view.owner == "Sam"
+    assert "Sam works it now" in bar.stage_hint.text()
+    assert count(window, "sales_acceptance") == 0
+
+
+def test_unticking_a_checkbox_that_moves_the_lead_back_asks_first(
+    qtbot: QtBot,
+    make_window: MakeWindow,
+    small_desk: Database,
+    team: dict[str, Actor],
+    message_boxes: MessageBoxes,
+) -> None:
+    eva = lead_of(small_desk, "eva@initech.example")
+    process.mark(small_desk, eva, "accepted_telemarketing", True, team["telemarketer"], NOW)
+    window = make_window(small_desk)
+    window.set_actor(team["telemarketer"])
+    window.detail.show_lead(eva)
+    bar = window.detail.process
+    assert bar.shown_stage == "telemarketing_qualification"
+    assert "accepted_telemarketing" not in bar.flag_boxes
+
+    click_stage(qtbot, bar.chevrons, "telemarketing_acceptance")
+    assert bar.stage_title.text() == "Telemarketing acceptance  ·  done"
+    box = bar.flag_boxes["accepted_telemarketing"]
+    assert box.isChecked() and "moves the lead back to Telemarketing acceptance" in box.toolTip()
+
+    message_boxes.answer = QMessageBox.StandardButton.Cancel
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton)
+    kind, title, text = message_boxes.shown[-1]
+    assert (kind, title) == ("question", "Move the lead back?")
+    assert text.startswith(
+        "Unticking Accepted telemarketing moves the lead back from Telemarketing "
+        "qualification to Telemarketing acceptance."
+    )
+    assert bar.flag_boxes["accepted_telemarketing"].isChecked()
+    assert process.process_view(small_desk, eva).stage == "telemarketing_qualification"
+
+    message_boxes.answer = QMessageBox.StandardButton.Yes
+    qtbot.mouseClick(bar.flag_boxes["accepted_telemarketing"], Qt.MouseButton.LeftButton)
+    view = process.process_view(small_desk, eva)
+    assert view.stage == "telemarketing_acceptance" and not view.flags["accepted_telemarketing"]
+
+
+def test_a_won_lead_ticks_only_the_stages_it_went_through(
+    qtbot: QtBot, make_window: MakeWindow, small_desk: Database, team: dict[str, Actor]
+) -> None:
+    admin = team["admin"]
+    cur = process.stages(small_desk)
+    edits = [process.StageEdit(s.key, s.label, tuple(s.fields)) for s in cur]
+    edits.insert(4, process.StageEdit(None, "Demo scheduled"))
+    process.save_stages(small_desk, edits, admin, NOW)
+    eva = lead_of(small_desk, "eva@initech.example")
+    process.mark(small_desk, eva, "sales_ready", True, team["manager"], NOW)  # no call made
+    process.assign(small_desk, [eva], "Sam", team["manager"], NOW)
+    process.mark(small_desk, eva, "sales_accepted", True, team["manager"], NOW)
+    process.win(small_desk, eva, team["salesperson"], NOW)
+
+    window = make_window(small_desk)
+    window.set_actor(team["salesperson"])
+    window.detail.show_lead(eva)
+    chevrons = window.detail.process.chevrons
+    states = {s.label: chevrons.state_of(s) for s in chevrons.stages}
+    assert states == {
+        "Inquiry": "done",
+        "Automated marketing qualification": "skipped",  # never scored on this desk
+        "Telemarketing acceptance": "skipped",
+        "Telemarketing qualification": "skipped",
+        "Demo scheduled": "skipped",
+        "Sales acceptance": "current",
+    }
+    demo = next(s for s in chevrons.stages if s.label == "Demo scheduled")
+    assert chevrons.tooltip_of(demo).startswith("Demo scheduled — skipped")
+
+    bar = window.detail.process
+    assert bar.stage_title.text() == "Sales acceptance  ·  where the lead was won"
+    hint = bar.stage_hint.text()
+    assert hint == f"Won on {format_date(NOW)} by Sam. Reopen it to work it again."
+    assert "managers' queue" not in hint
+    click_stage(qtbot, chevrons, "telemarketing_acceptance")
+    assert "Reopen it to work it again" in bar.stage_hint.text()
+
+    # Six stages in the 1280-wide window's pane: every word whole, nothing elided.
+    for width in (495, 560):
+        layout = chevrons.chevron_layout(width)
+        lines = [line for stage_lines in layout.lines for line in stage_lines]
+        assert not any(line.endswith(("…", "-")) for line in lines), (width, lines)
+        assert layout.font.pointSizeF() >= chevrons.MIN_POINT
+
+
+def test_a_stage_a_lead_went_through_by_hand_is_done(
+    qtbot: QtBot, make_window: MakeWindow, small_desk: Database, team: dict[str, Actor]
+) -> None:
+    cur = process.stages(small_desk)
+    edits = [process.StageEdit(s.key, s.label, tuple(s.fields)) for s in cur]
+    edits.insert(4, process.StageEdit(None, "Demo scheduled"))
+    plan = process.save_stages(small_desk, edits, team["admin"], NOW)
+    demo = next(s for s in plan.stages if s.label == "Demo scheduled")
+    eva = lead_of(small_desk, "eva@initech.example")
+    carla = lead_of(small_desk, "carla@globex.example")
+    process.move_stage(small_desk, eva, demo.key, team["manager"], NOW)
+    for lead in (eva, carla):
+        process.mark(small_desk, lead, "sales_ready", True, team["manager"], NOW)
+    window = make_window(small_desk)
+    window.set_actor(team["manager"])
+    chevrons = window.detail.process.chevrons
+    window.detail.show_lead(eva)
+    assert chevrons.state_of(demo) == "done"
+    window.detail.show_lead(carla)
+    assert chevrons.state_of(demo) == "skipped"
+    bar = window.detail.process
+    click_stage(qtbot, chevrons, demo.key)
+    assert bar.stage_title.text() == "Demo scheduled  ·  skipped"
+    assert bar.stage_hint.text() == (
+        "Skipped: the lead went on without passing through this stage (Max ticked Sales ready)."
+    )
