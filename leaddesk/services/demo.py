@@ -701,6 +701,14 @@ def _generate_in(
     return generator.run(leads)
 
 
+TEAM_MORNING = timedelta(hours=6)
+"""How long before ``now`` the loaded demo's data ends and its first scoring runs (the
+overnight sync and score of a real desk); the team's work (``_team_work``) fills the
+hours between, so a lead's history reads first scored, then worked."""
+TEAM_START = timedelta(hours=5)
+"""How long before ``now`` the team's first action is: after the first scoring."""
+
+
 @dataclass(frozen=True)
 class LoadedDemo:
     summary: DemoSummary
@@ -719,9 +727,16 @@ def load_demo(
     """What ``leaddesk demo`` and the app's "Load demo data" do, in ONE transaction: the
     data, the starter scoring models (scoring everyone, which moves leads through the
     automatic stages) and a morning of the team's work, so that every queue has leads in
-    it. A cancel at any point leaves the desk as it was."""
+    it. A cancel at any point leaves the desk as it was.
+
+    The order of a real desk's morning, so that every lead's history reads forward and
+    nothing is dated after ``now``: the data (activities, leads) ends ``TEAM_MORNING``
+    before ``now`` and is scored then; the team works the scored leads in the hours
+    after; at ``now`` the daily re-score brings expiry and decay up to date (recorded as
+    the day's time-based re-score, so opening the desk does not run it again)."""
     if now.tzinfo is not None:
         now = now.astimezone(UTC).replace(tzinfo=None)
+    scored_at = now - TEAM_MORNING
 
     # One bar for both phases, in leads: generating is the first 80 %, scoring the rest.
     def generating(done: int, total: int) -> bool:
@@ -731,21 +746,25 @@ def load_demo(
         share = leads * 2 // 10 * done // max(total, 1)
         return progress is None or progress(leads * 8 // 10 + share, leads)
 
+    from leaddesk.services.desk import set_setting
     from leaddesk.services.scoring import (
+        LAST_TIME_RESCORE_KEY,
         RescoreCancelled,
         _rescore_everything,
         install_starter_models_in,
     )
 
     with db.transaction() as session:
-        summary = _generate_in(session, leads, seed, now, generating)
+        summary = _generate_in(session, leads, seed, scored_at, generating)
         try:
-            models = install_starter_models_in(session, now, scoring_progress)
+            models = install_starter_models_in(session, scored_at, scoring_progress)
             if not models:
-                _rescore_everything(session, now, "record edited", scoring_progress)
+                _rescore_everything(session, scored_at, "record edited", scoring_progress)
         except RescoreCancelled:
             raise DemoCancelled() from None
         actions = _team_work(session, random.Random(seed + 1), now)
+        _rescore_everything(session, now, "time passed", None)
+        set_setting(session, LAST_TIME_RESCORE_KEY, {"at": now.isoformat()})
         if progress is not None and progress(leads, leads) is False:
             raise DemoCancelled()
         return LoadedDemo(summary, models, actions)
@@ -755,7 +774,11 @@ def _team_work(session: Session, rng: random.Random, now: datetime) -> int:
     """A few leads worked by the demo team, through the real process rules and audit:
     some in the telemarketing stages (one qualified), some assigned and accepted by a
     manager, a couple won, a few disqualified with a reason. Bounded, so 100,000-lead
-    demos stay fast."""
+    demos stay fast.
+
+    Dated from ``TEAM_START`` before ``now`` up to ``now``: after the first scoring
+    (``TEAM_MORNING`` before ``now``), whose automatic moves put these leads in the
+    stages the team picks them from."""
     from leaddesk.domain import process as proc
     from leaddesk.services.process import lead_state, load_stages, write_outcome
 
@@ -789,7 +812,7 @@ def _team_work(session: Session, rng: random.Random, now: datetime) -> int:
 
     def act(lead: Lead, user: User, outcome: proc.Outcome, minutes: int) -> proc.LeadState:
         nonlocal actions
-        when = now - timedelta(minutes=minutes)
+        when = now - min(timedelta(minutes=minutes), TEAM_START)
         write_outcome(session, lead, outcome, actor_id=user.id, automatic=False, now=when)
         actions += len(outcome.changes)
         return outcome.state

@@ -35,18 +35,25 @@ from leaddesk.ui.process_bar import ProcessPanel
 from leaddesk.ui.qt import (
     QCheckBox,
     QComboBox,
+    QEvent,
     QFont,
     QFormLayout,
     QFrame,
     QGroupBox,
     QHBoxLayout,
+    QHeaderView,
     QKeySequence,
     QLabel,
     QLineEdit,
+    QModelIndex,
+    QPainter,
     QPushButton,
     QScrollArea,
+    QSize,
     QSizePolicy,
     QStackedWidget,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     Qt,
     QTabWidget,
     QTreeWidget,
@@ -175,6 +182,102 @@ LEAD_FORM = (
 )
 
 
+class ElidedLabel(QLabel):
+    """One line of plain text that never wraps and never widens its parent: too long for
+    its width, it ends in "…" and its tooltip holds the whole text.
+
+    The lead header is made of these: a wrapping line (a long owner name, a long topic)
+    made the header one line taller and pushed the process bar, the tabs and the score
+    chart down each time another lead was selected.
+    """
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self._tip = ""
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+
+    def set_tip(self, tip: str) -> None:
+        """The tooltip while the text fits (when it does not, the tooltip is the text)."""
+        self._tip = tip
+
+    def is_elided(self) -> bool:
+        width = self.contentsRect().width()
+        return self.fontMetrics().horizontalAdvance(self.text()) > width
+
+    def tip(self) -> str:
+        """What hovering shows: the whole text when it is cut, else the set tip."""
+        return self.text() if self.is_elided() else self._tip
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip:
+            self.setToolTip(self.tip())
+        return super().event(event)
+
+    def minimumSizeHint(self) -> QSize:
+        height = super().minimumSizeHint().height()
+        return QSize(self.fontMetrics().horizontalAdvance("…") * 3, height)
+
+    def paintEvent(self, event: QEvent) -> None:
+        rect = self.contentsRect()
+        metrics = self.fontMetrics()
+        text = metrics.elidedText(self.text(), Qt.TextElideMode.ElideRight, rect.width())
+        painter = QPainter(self)
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        painter.setFont(self.font())
+        painter.drawText(rect, int(self.alignment().value), text)
+        painter.end()
+
+
+def _fit_columns(tree: QTreeWidget) -> None:
+    """A when/who/what table in the narrow lead pane: the short first two columns as
+    wide as their longest entry (a time cut to "22 Nov 2026 12:…" says nothing), the
+    last one takes the rest and wraps its text onto more lines rather than cutting it.
+    Every cell's whole text is also its tooltip."""
+    tree.setRootIsDecorated(False)
+    tree.setUniformRowHeights(False)
+    tree.setAlternatingRowColors(True)
+    tree.setWordWrap(True)
+    tree.setTextElideMode(Qt.TextElideMode.ElideRight)
+    header = tree.header()
+    header.setStretchLastSection(False)
+    header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+    header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+    header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+    tree.setItemDelegateForColumn(2, _WrappingDelegate(tree))
+
+    def relayout(column: int, _old: int, _new: int) -> None:
+        # Row heights depend on the last column's width: measure again when it changes.
+        if column == 2:
+            tree.doItemsLayout()
+
+    header.sectionResized.connect(relayout)
+
+
+def _align_top(item: QTreeWidgetItem) -> None:
+    """A row whose last cell wraps reads from its top line, like a table in a mail client."""
+    for column in range(item.columnCount()):
+        item.setTextAlignment(column, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+
+
+class _WrappingDelegate(QStyledItemDelegate):
+    """Measures a cell at its column's width, so wrapped text gets the lines it needs
+    (a tree view asks its delegate for row heights without saying how wide the cell is,
+    and an unbounded width never wraps)."""
+
+    def __init__(self, tree: QTreeWidget) -> None:
+        super().__init__(tree)
+        self._tree = tree
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:  # type: ignore[override]
+        sized = QStyleOptionViewItem(option)
+        rect = sized.rect
+        rect.setWidth(self._tree.columnWidth(index.column()))
+        rect.setHeight(max(rect.height(), 1))  # Qt wraps only within a valid rectangle
+        sized.rect = rect
+        return super().sizeHint(sized, index)
+
+
 def _error_label() -> QLabel:
     label = QLabel()
     label.setStyleSheet(f"color: {ERROR_COLOUR};")
@@ -267,6 +370,11 @@ class LeadDetailPane(QWidget):
         return content
 
     def _build_header(self) -> QWidget:
+        """Three lines, always three whatever the lead: its name (and, on the right as in
+        a Dynamics record header, when it was created); company, topic and e-mail; score,
+        sales-ready and owner. Lines that do not fit are
+        cut with "…" (whole in the tooltip) rather than wrapped, so the process bar and
+        the tabs below stay put from one lead to the next."""
         header = QWidget()
         layout = QVBoxLayout(header)
         layout.setContentsMargins(0, 0, 0, 4)
@@ -277,21 +385,30 @@ class LeadDetailPane(QWidget):
         font.setBold(True)
         self.name_label.setFont(font)
         self.name_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.subtitle_label = QLabel()
-        self.subtitle_label.setWordWrap(True)
+        self.name_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.subtitle_label = ElidedLabel()
         self.score_label = QLabel()
         self.score_label.setToolTip(
             "The primary scoring model's score; stars are relative to its sales-ready "
             "threshold. The Score tab explains it."
         )
-        self.facts_label = QLabel()
-        self.facts_label.setWordWrap(True)
+        self.ready_label = QLabel("<b>sales-ready</b>")
+        self.ready_label.setToolTip("At or above the primary model's sales-ready threshold")
+        self.facts_label = ElidedLabel()
+        self.created_label = QLabel()
+        self.created_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom)
+        self.created_label.setStyleSheet("color: palette(placeholder-text);")
         self.note_label = _note_label()
         facts_row = QHBoxLayout()
-        facts_row.setSpacing(12)
+        facts_row.setSpacing(10)
         facts_row.addWidget(self.score_label)
+        facts_row.addWidget(self.ready_label)
         facts_row.addWidget(self.facts_label, 1)
-        layout.addWidget(self.name_label)
+        name_row = QHBoxLayout()
+        name_row.setSpacing(10)
+        name_row.addWidget(self.name_label, 1)
+        name_row.addWidget(self.created_label, 0, Qt.AlignmentFlag.AlignBottom)
+        layout.addLayout(name_row)
         layout.addWidget(self.subtitle_label)
         layout.addLayout(facts_row)
         layout.addWidget(self.note_label)
@@ -387,11 +504,7 @@ class LeadDetailPane(QWidget):
         top.addWidget(self.log_button)
         self.timeline = QTreeWidget()
         self.timeline.setHeaderLabels(["When", "Activity", "Details"])
-        self.timeline.setRootIsDecorated(False)
-        self.timeline.setUniformRowHeights(True)
-        self.timeline.setAlternatingRowColors(True)
-        self.timeline.setColumnWidth(0, 130)
-        self.timeline.setColumnWidth(1, 130)
+        _fit_columns(self.timeline)
         self.timeline.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         layout.addLayout(top)
         layout.addWidget(self.timeline)
@@ -408,11 +521,7 @@ class LeadDetailPane(QWidget):
         self.history_tree = QTreeWidget()
         self.history_tree.setObjectName("history")
         self.history_tree.setHeaderLabels(["When", "Who", "What"])
-        self.history_tree.setRootIsDecorated(False)
-        self.history_tree.setUniformRowHeights(True)
-        self.history_tree.setAlternatingRowColors(True)
-        self.history_tree.setColumnWidth(0, 120)
-        self.history_tree.setColumnWidth(1, 100)
+        _fit_columns(self.history_tree)
         layout.addWidget(self.history_title)
         layout.addWidget(self.history_tree)
         return box
@@ -520,15 +629,12 @@ class LeadDetailPane(QWidget):
             f"<span style='font-size: large'>Score <b>{lead['score']}</b>  "
             f"{stars_text(lead['stars'])}</span>"
         )
-        facts = []
-        if lead.get("sales_ready") and lead.get("status") == "open":
-            facts.append("<b>sales-ready</b>")
-        facts.append(f"Owner: {detail.owner_name or 'nobody yet'}")
+        self.ready_label.setVisible(bool(lead.get("sales_ready")) and lead.get("status") == "open")
+        self.facts_label.setText(f"Owner: {detail.owner_name or 'nobody yet'}")
+        self.facts_label.set_tip(f"Stage: {detail.stage_label}")
         created = format_date(lead.get("created_at"))
-        if created:
-            facts.append(f"created {created}")
-        self.facts_label.setText("  ·  ".join(facts))
-        self.facts_label.setToolTip(f"Stage: {detail.stage_label}")
+        self.created_label.setText(f"created {created}" if created else "")
+        self.created_label.setToolTip(format_time(lead.get("created_at")))
         if detail.contact is None and detail.account is None:
             self.note_label.setText(
                 "This lead has no contact and no account, so it cannot be scored. "
@@ -588,9 +694,18 @@ class LeadDetailPane(QWidget):
         item = QTreeWidgetItem(
             [format_time(entry.occurred_at), entry.type_label, "  ·  ".join(shown)]
         )
-        item.setToolTip(0, format_relative(entry.occurred_at, now))
-        item.setToolTip(2, "\n".join(f"{k}: {v}" for k, v in props.items()) or "")
+        item.setToolTip(
+            0, f"{format_time(entry.occurred_at)}, {format_relative(entry.occurred_at, now)}"
+        )
+        item.setToolTip(1, entry.type_label)
+        lines = [f"{k}: {v}" for k, v in props.items() if v not in (None, "")]
+        if detail.contact is None:
+            lines.insert(0, entry.contact_email)
+        if entry.logged_by:
+            lines.append(f"logged by {entry.logged_by}")
+        item.setToolTip(2, "\n".join(lines))
         item.setData(0, Qt.ItemDataRole.UserRole, entry.id)
+        _align_top(item)
         return item
 
     def _fill_history(self) -> None:
@@ -607,9 +722,12 @@ class LeadDetailPane(QWidget):
         items = []
         for entry in reversed(self.audit):
             who = "automatic" if entry.automatic or not entry.user else entry.user
-            item = QTreeWidgetItem([format_time(entry.at), who, entry.describe(label)])
-            item.setToolTip(0, format_relative(entry.at, now))
-            item.setToolTip(2, entry.describe(label))
+            what = entry.describe(label)
+            item = QTreeWidgetItem([format_time(entry.at), who, what])
+            item.setToolTip(0, f"{format_time(entry.at)}, {format_relative(entry.at, now)}")
+            item.setToolTip(1, who)
+            item.setToolTip(2, what)
+            _align_top(item)
             if entry.automatic:
                 item.setForeground(1, self.palette().placeholderText())
             items.append(item)

@@ -6,23 +6,30 @@ gave the points, from which activities, and when those points run out. An exclud
 says which condition excluded it; a lead that cannot be scored says what to link.
 
 The history chart uses matplotlib, which takes a noticeable time to import, so it is
-imported the first time a chart is actually drawn and never at start-up.
+imported the first time a chart is actually drawn and never at start-up. It reads like
+the score charts of HubSpot or Dynamics: one step line per model (a score holds its value
+until the next change), a dot at each change, a legend naming the models, and a time axis
+that ends at *now* and spans at least a week, so a lead scored once (or whose changes all
+share one moment) still gets a readable axis instead of matplotlib's multi-year fallback.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from leaddesk.domain.scoring import ACTIVITY, INACTIVITY, Contribution, ScoreResult
+from leaddesk.domain.conditions import AllOf, AnyOf, Condition, Leaf, Not, describe, field_label
+from leaddesk.domain.scoring import ACTIVITY, INACTIVITY, PROPERTY, Contribution, ScoreResult
 from leaddesk.services.activities import list_activity_types
 from leaddesk.services.errors import ServiceError
+from leaddesk.services.records import get_lead_detail
 from leaddesk.services.scoring import (
     ExternalScoreRow,
     HistoryPoint,
     explain,
     external_scores,
+    list_models,
     score_history,
 )
 from leaddesk.store.database import Database
@@ -34,6 +41,7 @@ from leaddesk.ui.display import (
     stars_text,
     to_local,
 )
+from leaddesk.ui.lead_detail import ElidedLabel
 from leaddesk.ui.qt import (
     QFont,
     QFrame,
@@ -48,9 +56,17 @@ from leaddesk.ui.qt import (
     QWidget,
 )
 
-__all__ = ["CHART_SIZE", "ScorePanel"]
+__all__ = ["CHART_SIZE", "ScorePanel", "chart_x_range", "date_tick_labels"]
 
-CHART_SIZE = (360, 160)  # pixels; the lead pane is narrow
+CHART_SIZE = (360, 160)  # pixels, preferred; the lead pane is narrow
+CHART_MIN_HEIGHT = 120
+CHART_MAX_HEIGHT = 240
+MIN_CHART_SPAN = timedelta(days=7)
+"""The shortest time axis: a lead first scored this morning is shown against its week."""
+CHART_LEFT_PAD = 0.03
+"""Share of the span left empty before the first point, so its jump is off the axis."""
+DETAIL_CHARS = 34
+TREE_MIN_HEIGHT = 100
 CHART_DPI = 100
 CHART_FONT_PT = 7.5
 MODEL_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
@@ -60,7 +76,7 @@ MUTED_STYLE = "color: palette(placeholder-text);"
 UNSCORABLE_HINT = (
     "Link a contact or an account to this lead so that its activities and facts can be scored."
 )
-LEGEND_NAME_CHARS = 24
+LEGEND_NAME_CHARS = 32
 HISTORY_TITLE = (
     "<b>Score history</b> <span style='color: gray'>(dashed: sales-ready threshold)</span>"
 )
@@ -68,6 +84,86 @@ HISTORY_TITLE = (
 
 def _short(name: str, limit: int = LEGEND_NAME_CHARS) -> str:
     return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def chart_x_range(moments: Sequence[datetime], now: datetime) -> tuple[datetime, datetime]:
+    """The time axis for changes at ``moments``: it ends at ``now`` (or at the latest
+    change, should a clock have written one later) and reaches back to the first change,
+    but at least ``MIN_CHART_SPAN``, with a little room before the first change.
+
+    Matplotlib's own answer for a single moment is several years either side, most of
+    them in the future: a score chart must never suggest a future it cannot know.
+    """
+    right = max(now, *moments) if moments else now
+    left = min(right - MIN_CHART_SPAN, *moments) if moments else right - MIN_CHART_SPAN
+    return left - (right - left) * CHART_LEFT_PAD, right
+
+
+def date_tick_labels(ticks: Sequence[datetime]) -> list[str]:
+    """Labels for the axis ticks in the pane's own date style ("14 Nov"), the year on the
+    first tick and where it changes; month ticks read "Sep", hour ticks "06:00"."""
+    months = len(ticks) > 1 and all(t.day == 1 and (t.hour, t.minute) == (0, 0) for t in ticks)
+    hours = any((t.hour, t.minute) != (0, 0) for t in ticks)
+    labels: list[str] = []
+    previous: datetime | None = None
+    for tick in ticks:
+        if months:
+            text = f"{tick:%b}"
+        elif hours:
+            text = f"{tick:%H:%M}"
+            if previous is None or tick.date() != previous.date():
+                text = f"{tick.day} {tick:%b} {text}"
+        else:
+            text = f"{tick.day} {tick:%b}"
+        if previous is None or tick.year != previous.year:
+            text += f" {tick.year}"
+        labels.append(text)
+        previous = tick
+    return labels
+
+
+def _leaves(cond: Condition | None) -> list[Leaf]:
+    if cond is None:
+        return []
+    if isinstance(cond, Leaf):
+        return [cond]
+    if isinstance(cond, AllOf | AnyOf):
+        return [leaf for item in cond.items for leaf in _leaves(item)]
+    if isinstance(cond, Not):
+        return _leaves(cond.item)
+    return []
+
+
+def _shown_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return format_amount(value)
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def property_detail(cond: Condition | None, records: dict[str, dict[str, Any] | None]) -> str:
+    """What a property rule matched on this lead, as its values: "country: United
+    Kingdom", "age: 43". That answers "why does THIS lead get the points", which the
+    rule's name (usually a restatement of its condition) does not. A field the lead's
+    record does not hold (an external score, a computed fact) reads as the condition."""
+    parts: list[str] = []
+    seen: set[str] = set()
+    for leaf in _leaves(cond):
+        if leaf.field in seen:
+            continue
+        seen.add(leaf.field)
+        group, _, name = leaf.field.partition(".")
+        record = records.get(group)
+        if record is not None and name.startswith("custom."):
+            record, name = record.get("custom") or {}, name.removeprefix("custom.")
+        if record is not None and record.get(name) not in (None, ""):
+            parts.append(f"{field_label(leaf.field)}: {_shown_value(record[name])}")
+        else:
+            parts.append(describe(leaf))
+    return "  ·  ".join(parts)
 
 
 def external_text(row: ExternalScoreRow) -> str:
@@ -137,8 +233,10 @@ class _ModelCard(QFrame):
         self.stars_label = QLabel(stars_text(result.stars))
         self.stars_label.setStyleSheet(f"color: {STAR_COLOUR};")
         self.stars_label.setToolTip(f"{result.stars} of 5 stars, relative to the threshold")
-        self.detail_label = QLabel(self._detail())
-        self.detail_label.setWordWrap(True)
+        # One line, cut with "…" when long (an exclusion's condition can be): a wrapping
+        # label would make the Score tab ask for its preferred height, not its minimum,
+        # and push the chart out of sight.
+        self.detail_label = ElidedLabel(self._detail())
         self.ready_label = QLabel(self._ready())
         if result.sales_ready:
             self.ready_label.setStyleSheet(f"color: {READY_COLOUR}; font-weight: bold;")
@@ -217,7 +315,7 @@ class ScorePanel(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-        self.tree.setMinimumHeight(120)
+        self.tree.setMinimumHeight(TREE_MIN_HEIGHT)
 
         self.history_title = QLabel(
             "<b>Score history</b> <span style='color: gray'>(dashed: sales-ready threshold)</span>"
@@ -234,10 +332,10 @@ class ScorePanel(QWidget):
         layout.addWidget(self.message_label)
         layout.addLayout(self.cards_layout)
         layout.addWidget(self.external_box)
-        layout.addWidget(self.tree, 1)
+        layout.addWidget(self.tree, 3)
         layout.addWidget(self.history_title)
         layout.addWidget(self.history_label)
-        layout.addLayout(self.chart_host)
+        layout.addLayout(self.chart_host, 2)
         self.clear()
 
     # ----------------------------------------------------------------- public API
@@ -271,6 +369,14 @@ class ScorePanel(QWidget):
             history = score_history(db, lead_id)
             type_labels = {row.key: row.label for row in list_activity_types(db)}
             external = external_scores(db, lead_id)
+            conditions = {
+                (info.name, rule.name): rule.when
+                for info in list_models(db)
+                if info.active
+                for rule in info.model.rules
+                if rule.kind == PROPERTY
+            }
+            detail = get_lead_detail(db, lead_id, timeline_limit=0)
         except ServiceError as error:
             self._message(str(error), error=True)
             return
@@ -293,7 +399,8 @@ class ScorePanel(QWidget):
             self.cards_layout.addWidget(card)
             self._cards.append(card)
         if results[0].scorable:
-            self._fill_tree(results, type_labels)
+            records = {"contact": detail.contact, "account": detail.account, "lead": detail.lead}
+            self._fill_tree(results, type_labels, conditions, records)
         names = {r.model_name for r in results}
         self.history = [p for p in history if p.model_name in names] or history
         self._show_history(now)
@@ -312,7 +419,13 @@ class ScorePanel(QWidget):
         self.message_label.setStyleSheet(f"color: {ERROR_COLOUR};" if error else "")
         self.message_label.show()
 
-    def _fill_tree(self, results: Sequence[ScoreResult], labels: dict[str, str]) -> None:
+    def _fill_tree(
+        self,
+        results: Sequence[ScoreResult],
+        labels: dict[str, str],
+        conditions: dict[tuple[str, str], Condition | None],
+        records: dict[str, dict[str, Any] | None],
+    ) -> None:
         self.tree.clear()
         font = QFont(self.tree.font())
         font.setBold(True)
@@ -334,13 +447,20 @@ class ScorePanel(QWidget):
                 child.setToolTip(2, str(result.excluded_by))
                 top.addChild(child)
             for contribution in result.contributions:
-                top.addChild(self._contribution_item(contribution, labels))
+                matched = ""
+                if contribution.kind == PROPERTY:
+                    key = (result.model_name, contribution.rule_name)
+                    matched = property_detail(conditions.get(key), records)
+                top.addChild(self._contribution_item(contribution, labels, matched))
             top.setExpanded(index == 0)
         self.tree.show()
 
     def _contribution_item(
-        self, contribution: Contribution, labels: dict[str, str]
+        self, contribution: Contribution, labels: dict[str, str], matched: str = ""
     ) -> QTreeWidgetItem:
+        """One rule's row. The Details column says what the points hang on: until when
+        an activity's points count, since when a lead has been quiet, and for a property
+        rule the lead's values it matched (long ones shortened, whole in the tooltip)."""
         name = contribution.rule_name
         if contribution.times > 1:
             name += f" ×{contribution.times}"
@@ -359,7 +479,9 @@ class ScorePanel(QWidget):
             since = contribution.since
             detail = "quiet" if since is None else f"quiet since {format_date(since)}"
         else:
-            detail = (contribution.group or "").capitalize()
+            tip = f"{(contribution.group or 'property').capitalize()} rule"
+            tip += f"; this lead's {matched}" if matched else ", true of every lead"
+            detail = _short(matched, DETAIL_CHARS)
         item = QTreeWidgetItem([name, f"{contribution.points:+d}", detail])
         item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         item.setToolTip(0, name)
@@ -392,16 +514,22 @@ class ScorePanel(QWidget):
         # Imported here, not at the top: matplotlib costs start-up time nobody should pay
         # before looking at a lead with history.
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-        from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+        from matplotlib.dates import AutoDateLocator, num2date
         from matplotlib.figure import Figure
+        from matplotlib.ticker import Formatter
 
         if self.canvas is None:
             width, height = CHART_SIZE
-            self._figure = Figure(figsize=(width / CHART_DPI, height / CHART_DPI), dpi=CHART_DPI)
-            self.canvas = FigureCanvasQTAgg(self._figure)
-            self.canvas.setMinimumWidth(width)
-            self.canvas.setFixedHeight(height)
-            self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            # Constrained layout re-fits the axes at every draw, so the chart keeps its
+            # axis labels whatever height the pane leaves it.
+            self._figure = Figure(
+                figsize=(width / CHART_DPI, height / CHART_DPI), dpi=CHART_DPI, layout="constrained"
+            )
+            self._figure.get_layout_engine().set(w_pad=0.03, h_pad=0.03, hspace=0, wspace=0)
+            self.canvas = FigureCanvasQTAgg(self._figure)  # type: ignore[no-untyped-call]
+            self.canvas.setMinimumSize(CHART_SIZE[0] // 2, CHART_MIN_HEIGHT)
+            self.canvas.setMaximumHeight(CHART_MAX_HEIGHT)
+            self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
             self.chart_host.addWidget(self.canvas)
         figure = self._figure
         figure.clear()
@@ -411,52 +539,82 @@ class ScorePanel(QWidget):
             if point.model_name not in names:
                 names.append(point.model_name)
         thresholds = {r.model_name: r.sales_ready_at for r in self.results}
-        local_now = to_local(now).replace(tzinfo=None)
+
+        def local(moment: datetime) -> datetime:
+            return to_local(moment).replace(tzinfo=None)
+
+        left, right = chart_x_range([local(p.at) for p in self.history], local(now))
         top = 0
+        bottom = 0
         for index, name in enumerate(names):
             points = [p for p in self.history if p.model_name == name]
             if not points:
                 continue
             colour = MODEL_COLOURS[index % len(MODEL_COLOURS)]
-            xs = [to_local(points[0].at).replace(tzinfo=None)]
+            xs = [local(points[0].at)]
             ys = [points[0].old_score]
             for point in points:
-                xs.append(to_local(point.at).replace(tzinfo=None))
+                xs.append(local(point.at))
                 ys.append(point.new_score)
-            if local_now > xs[-1]:
-                xs.append(local_now)
+            if right > xs[-1]:
+                xs.append(right)
                 ys.append(ys[-1])
             ax.step(xs, ys, where="post", color=colour, linewidth=1.4, label=_short(name))
+            # A dot per change: several changes at one moment, or one at the axis's end,
+            # would otherwise be a line too thin to notice.
+            ax.plot(
+                [local(p.at) for p in points],
+                [p.new_score for p in points],
+                linestyle="none",
+                marker="o",
+                markersize=3,
+                color=colour,
+                clip_on=False,
+            )
             top = max(top, *ys)
+            bottom = min(bottom, *ys)
             threshold = thresholds.get(name)
             if threshold is not None:
                 ax.axhline(threshold, color=colour, linestyle="--", linewidth=0.8, alpha=0.6)
                 top = max(top, threshold)
 
-        ax.set_ylim(bottom=min(0, *(p.new_score for p in self.history)), top=top * 1.12 + 1)
-        locator = AutoDateLocator(minticks=3, maxticks=5)
+        ax.set_xlim(left, right)
+        ax.set_ylim(bottom=bottom, top=top * 1.12 + 1)
+        locator = AutoDateLocator(minticks=3, maxticks=5)  # type: ignore[no-untyped-call]
         ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+        as_date: Any = num2date  # untyped in matplotlib
+
+        def to_date(value: float) -> datetime:
+            # Matplotlib hands dates back UTC-aware; the chart plots naive local times.
+            moment: datetime = as_date(value)
+            return moment.replace(tzinfo=None)
+
+        class DateLabels(Formatter):
+            """The ticks labelled together: whether to show a year depends on the
+            neighbours, which matplotlib's one-tick-at-a-time formatters cannot see."""
+
+            def format_ticks(self, values: Sequence[float]) -> list[str]:
+                return date_tick_labels([to_date(v) for v in values])
+
+            def __call__(self, x: float, pos: int | None = None) -> str:
+                return date_tick_labels([to_date(x)])[0]
+
+        ax.xaxis.set_major_formatter(DateLabels())
         ax.tick_params(labelsize=CHART_FONT_PT, length=2, pad=2)
-        ax.xaxis.get_offset_text().set_fontsize(CHART_FONT_PT - 0.5)
         ax.grid(True, axis="y", linewidth=0.4, alpha=0.5)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
-        top_margin = 1.0
-        if len(set(names)) > 1:
-            # Above the plot, not on it: inside, it hides the lines it names.
-            figure.legend(
-                loc="upper left",
-                bbox_to_anchor=(0.0, 1.0),
-                ncol=2,
-                fontsize=CHART_FONT_PT - 0.5,
-                frameon=False,
-                handlelength=1.4,
-                columnspacing=1.0,
-                borderaxespad=0.2,
-            )
-            top_margin = 0.86
-        figure.tight_layout(pad=0.4, rect=(0.0, 0.0, 1.0, top_margin))
+        # Above the plot, not on it: inside, it hides the lines it names. Shown for one
+        # model too, so the line always says whose score it is.
+        figure.legend(
+            loc="outside upper left",
+            ncols=2,
+            fontsize=CHART_FONT_PT - 0.5,
+            frameon=False,
+            handlelength=1.4,
+            columnspacing=1.0,
+            borderaxespad=0.1,
+        )
         self.canvas.draw_idle()
         self.canvas.show()
         self.chart_draws += 1

@@ -457,3 +457,48 @@ def test_cancelled_load_demo_leaves_nothing(db: Database, now: datetime) -> None
     with db.reading() as session:
         assert session.scalar(select(func.count(Lead.id))) == 0
     assert list_models(db) == []
+
+
+def test_load_demo_history_reads_forward_and_ends_now(db: Database, now: datetime) -> None:
+    """The demo's morning in order: data, then the first scoring, then the team's work;
+    nothing after ``now`` and no event of a lead before that lead was first scored."""
+    from leaddesk.services.demo import load_demo
+    from leaddesk.services.process import history
+    from leaddesk.services.scoring import rescore_if_due
+    from leaddesk.store.models import LeadEvent, ScoreHistory
+
+    load_demo(db, leads=300, seed=5, now=now)
+    with db.reading() as session:
+        first_scored = dict(
+            session.execute(
+                select(LeadEvent.lead_id, func.min(LeadEvent.at))
+                .where(LeadEvent.reason == "first scored")
+                .group_by(LeadEvent.lead_id)
+            ).all()
+        )
+        scores = session.execute(select(ScoreHistory.lead_id, ScoreHistory.at)).all()
+        events = session.execute(select(LeadEvent.lead_id, LeadEvent.at, LeadEvent.automatic)).all()
+        latest = [
+            session.scalar(select(func.max(column)))
+            for column in (
+                Activity.occurred_at,
+                Lead.created_at,
+                LeadEvent.at,
+                ScoreHistory.at,
+            )
+        ]
+        created = dict(session.execute(select(Lead.id, Lead.created_at)).all())
+    assert all(moment is not None and moment <= now for moment in latest)
+    assert events and all(lead in first_scored for lead, _at, _auto in events)
+    early = [(lead, at) for lead, at, _auto in events if at < first_scored[lead]]
+    early += [(lead, at) for lead, at in scores if at < first_scored[lead]]
+    assert early == []
+    team = [(lead, at) for lead, at, automatic in events if not automatic]
+    assert team and all(at > first_scored[lead] for lead, at in team)
+    assert all(created[lead] <= at for lead, at in first_scored.items())
+
+    worked = team[0][0]
+    trail = history(db, worked)
+    assert trail[0].automatic and "first scored" in trail[0].describe()
+    assert [e.at for e in trail] == sorted(e.at for e in trail)
+    assert rescore_if_due(db, now) is False  # the day's time-based re-score is done
