@@ -802,9 +802,14 @@ def neutralise_formula(text: str) -> str:
 
 def restore_neutralised(text: str) -> str:
     """Undo :func:`neutralise_formula`, so that exporting and importing again is exact."""
+    if text[1:2] in _TRIGGER_CHARS and text[:1] == "'":
+        return text[1:]  # the common case (a phone number, "'+55 ..."), said quickly
     if text.startswith("'") and neutralise_formula(text[1:]) == text:
         return text[1:]
     return text
+
+
+_TRIGGER_CHARS = frozenset(FORMULA_TRIGGERS)
 
 
 # --- reading records with their line numbers -------------------------------------------------

@@ -8,11 +8,15 @@ The shape of the work, and why:
   same transaction rolled back at the end when any row was bad.
 - **Streaming.** Rows are read and written in chunks of ``CHUNK_ROWS``; only the chunk
   in hand, the rejected rows and a few id sets live in memory, so a million-row file
-  costs what ten thousand rows cost.
+  costs what ten thousand rows cost. The csv module reads a batch of records at a time
+  (``_Reader.batch``), their line numbers worked out per batch.
 - **Bulk statements.** Existing records are looked up per chunk (``WHERE email IN``, a
   temporary table joined on the activities' covering index) and written with one
   ``executemany`` per chunk: straight DBAPI on SQLite with values pre-encoded the way
-  SQLAlchemy stores them, Core elsewhere.
+  SQLAlchemy stores them, Core elsewhere. A file at least as big as a table it writes
+  (a first import into a new desk) writes it with its non-unique indexes dropped and
+  builds them once at the end (``_IndexesAside``): inside the transaction, so a rollback
+  brings them back.
 - **Same rules as the forms.** Rows go through ``clean_contact``/``clean_account``, so the
   import refuses exactly what the lead form refuses, with the same words.
 - **Fast paths that change nothing.** A million-row file cannot afford a few function
@@ -37,13 +41,12 @@ import gc
 import io
 import json
 import os
-import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from itertools import islice, repeat
-from operator import itemgetter, methodcaller
+from itertools import compress, islice, repeat
+from operator import getitem, is_, itemgetter, methodcaller
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -155,7 +158,6 @@ _CONTACT_DEFAULTS: dict[str, Any] = {
     "custom": {},
     "account_id": None,
 }
-_CREATE_KEYS = frozenset({*_CONTACT_DEFAULTS, "_account", "_account_domain"})
 _NUMBER_FIELDS = {"annual_revenue", "score"}
 _INTEGER_FIELDS = {"age", "employees", "lead_id"}
 _BOOL_FIELDS = {"is_employee", "is_customer", "email_subscribed"}
@@ -442,6 +444,43 @@ class _Reader:
             ) from None
         self.line = line
 
+    def batch(self, size: int) -> list[tuple[int, list[str]]]:
+        """The next ``size`` records (fewer at the end of the file), numbered as
+        ``rows`` numbers them, read by one C-level ``islice`` instead of a generator step
+        per record. A record takes one line as a rule, and when the batch took as many
+        lines as it has records each did, so the numbers follow. Otherwise each record
+        spans one line more than the line breaks in its cells (with ``newline=""`` the
+        file's lines end at ``\n``, ``\r\n`` or ``\r``, and a quoted cell keeps them as
+        they are; a blank line is a record of its own). A file the csv module cannot
+        read is read again by ``rows``, to fail at the same line with the same words."""
+        reader = self._csv
+        start = reader.line_num
+        try:
+            records = list(islice(reader, size))
+        except (UnicodeDecodeError, csv.Error):
+            again = _Reader(self.source)
+            try:
+                for _numbered in again.rows():
+                    pass
+            finally:
+                again.close()
+            raise ImportFileError(f"{self.source.path}: cannot read the CSV") from None
+        taken = reader.line_num - start
+        if taken == len(records):
+            lines = list(range(start + 1, start + taken + 1))
+        else:
+            lines = []
+            line = start + 1
+            for cells in records:
+                lines.append(line)
+                line += 1
+                for cell in cells:
+                    if "\n" in cell or "\r" in cell:
+                        line += cell.count("\n") + cell.count("\r") - cell.count("\r\n")
+        if lines:
+            self.line = lines[-1]
+        return list(zip(lines, records, strict=True))
+
     @property
     def bytes_read(self) -> int:
         return self.raw.count
@@ -568,25 +607,56 @@ class _Options:
     decimal_comma: bool | None
 
 
-_ISO_UTC = re.compile(
-    r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?Z\n)*"
+_SECONDS = b"0000-00-00T00:00:00Z"
+_MICROSECONDS = b"0000-00-00T00:00:00.000000Z"
+_ISO_SHAPES = frozenset(
+    b"0000-00-00T00:00:00" + (b"." + b"0" * digits if digits else b"") + b"Z" for digits in range(7)
 )
-_DAY = datetime.date
-_TIME = datetime.time
+"""The forms of an ISO 8601 UTC cell the column reader takes (an export writes the
+first, or the second when there are microseconds), every digit written as 0."""
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_STORED_WIDTH = slice(0, 26)  # len("2026-11-22 14:05:00.000000")
 
 
-def _iso_utc_column(cells: Sequence[str]) -> list[datetime] | None:
+def _iso_utc_column(cells: Sequence[str]) -> tuple[list[datetime], list[str] | None] | None:
     """A column of ISO 8601 UTC cells (``2026-11-22T14:05:00.123456Z``, as an export
-    writes them) → naive UTC datetimes, in three ``map`` calls; None when any cell is
-    of another form or not a real date. For such a cell ``fmt.parse_datetime_utc`` is
-    exactly ``fromisoformat`` and dropping the UTC zone, which this is."""
-    if not cells or not _ISO_UTC.fullmatch("\n".join(cells) + "\n"):
+    writes them) → naive UTC datetimes; None when any cell is of another form or not a
+    real date. For such a cell ``fmt.parse_datetime_utc`` is exactly ``fromisoformat``
+    and dropping the UTC zone, which ``fromisoformat`` of the cell without its ``Z`` is.
+    Whether every cell has such a form is asked of the whole column at once: its digits
+    turned into 0 by one ``bytes.translate``, the distinct shapes compared with the
+    allowed ones.
+
+    Also, when every cell has whole seconds or all six digits of microseconds, the
+    times as SQLite stores them (``_sqlite_datetime``: a space for ``T``, six digits of
+    microseconds, no ``Z``), by string operations on the whole column instead of an
+    ``isoformat`` per row."""
+    if not cells:
         return None
+    joined = "\n".join(cells)
     try:
-        aware = list(map(datetime.fromisoformat, cells))
+        shaped = joined.encode("ascii").translate(_DIGITS_AS_ZERO)
+    except UnicodeEncodeError:
+        return None
+    if not set(shaped.split(b"\n")) <= _ISO_SHAPES:
+        return None
+    naive = joined.replace("Z", "").split("\n")
+    if len(naive) != len(cells):
+        return None  # a cell with a line break in it
+    try:
+        whens = list(map(datetime.fromisoformat, naive))
     except ValueError:
         return None
-    return list(map(datetime.combine, map(_DAY, aware), map(_TIME, aware)))
+    texts = None
+    widths = set(map(len, cells))
+    # (An hour 24, which some Pythons read as the next day, is left to ``isoformat``.)
+    if widths <= {len(_SECONDS), len(_MICROSECONDS)} and "T24" not in joined:
+        # Whole seconds gain ".000000"; a cell with microseconds then has seven
+        # characters too many, which the slice takes off again.
+        texts = joined.replace("T", " ").replace("Z", ".000000").split("\n")
+        if len(_MICROSECONDS) in widths:
+            texts = list(map(getitem, texts, repeat(_STORED_WIDTH)))
+    return whens, texts
 
 
 def _cell(raw: str) -> str:
@@ -765,6 +835,27 @@ def _memo_datetime() -> Callable[[datetime], str]:
     return encode
 
 
+_NO_TEXT: dict[Any, None] = {"": None}
+"""``map(_NO_TEXT.get, cells, cells)``: a column's "" as None, other cells as they are."""
+
+
+def _json_column(values: Iterable[Mapping[str, Any] | None]) -> list[str]:
+    """Custom fields as stored (``_json_text`` of the value, ``{}`` for none), each
+    distinct set of fields encoded once: a file repeats the same few again and again."""
+    cache: dict[tuple[tuple[str, Any], ...], str] = {}
+    out: list[str] = []
+    for value in values:
+        if not value:
+            out.append("{}")
+            continue
+        key = tuple(value.items())
+        text_ = cache.get(key)
+        if text_ is None:
+            text_ = cache[key] = _json_text(value)
+        out.append(text_)
+    return out
+
+
 def _json_text(value: Any) -> str:
     return json.dumps(value) if value else ("{}" if isinstance(value, dict) else json.dumps(value))
 
@@ -812,11 +903,16 @@ class _Store:
         return [int(r[0]) for r in result]
 
     def insert_columns(
-        self, table: Table, names: Sequence[str], columns: list[list[Any]]
+        self,
+        table: Table,
+        names: Sequence[str],
+        columns: list[list[Any]],
+        encoded: Set[str] = frozenset(),
     ) -> list[int]:
         """SQLite: rows given as columns of Python values (one list per name), encoded
-        the way SQLAlchemy stores them (JSON, times: one comprehension per column) and
-        written with ids after the current maximum, in one ``executemany``."""
+        the way SQLAlchemy stores them (JSON, times: one comprehension per column;
+        ``encoded`` names columns given as stored text already) and written with ids
+        after the current maximum, in one ``executemany``."""
         count = len(columns[0])
         start = self._next.get(table.name) or self.max_id(table) + 1
         ids = list(range(start, start + count))
@@ -827,7 +923,7 @@ class _Store:
         )
         for j, name in enumerate(names):
             encoder = _encoder(table, name)
-            if encoder is None:
+            if encoder is None or name in encoded:
                 continue
             values = columns[j]
             first = values[0]
@@ -843,7 +939,7 @@ class _Store:
         if rows:
             self.session.execute(insert(table), list(rows))
 
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         cursor = self.cursor()
         try:
             cursor.executemany(sql, rows)
@@ -872,6 +968,82 @@ class _Store:
 
     def created_here(self, table: Table, record_id: int) -> bool:
         return record_id > self.max_id(table)
+
+
+INDEXES_ASIDE_MIN_ROWS = 20_000
+"""Files of at least this many rows (estimated from the first chunk), and at least as
+many as a table they write to holds, are written with that table's indexes set aside
+(``_IndexesAside``)."""
+
+
+class _IndexesAside:
+    """Indexes dropped for the rest of a big import and built again, as they were
+    defined, at its end: on a table the file at least doubles, maintaining each B-tree
+    row by row costs more than building it once from the finished table (a third of
+    writing a million activities). Unique indexes stay: they are constraints.
+
+    SQLite's DDL is part of the transaction, so a cancel, a kill or a refused file
+    leaves the indexes exactly as they were. Only on SQLite, and only inside the
+    import's open transaction (outside one, a DROP would be committed at once). The
+    importer must call ``restore`` before anything it runs reads those tables by an
+    index (``finish``), or fall back to it as soon as it needs one."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []  # CREATE INDEX statements of the indexes dropped
+
+    def __bool__(self) -> bool:
+        return bool(self.statements)
+
+    @staticmethod
+    def worth_it(ctx: _Context, tables: Sequence[str]) -> list[str]:
+        """Those of ``tables`` the file (estimated from the chunk in hand and the bytes
+        read) will at least double, when it is big enough for this to pay."""
+        store = ctx.store
+        if not store.raw:
+            return []
+        estimate = len(ctx.records) * ctx.file_size // max(ctx.bytes_read, 1)
+        if estimate < INDEXES_ASIDE_MIN_ROWS:
+            return []
+        driver = store.session.connection().connection.driver_connection
+        if not getattr(driver, "in_transaction", False):
+            return []
+        cursor = store.cursor()
+        try:
+            return [
+                table
+                for table in tables
+                if int(cursor.execute(f"SELECT count(*) FROM {table}").fetchone()[0]) <= estimate
+            ]
+        finally:
+            cursor.close()
+
+    def set_aside(self, store: _Store, tables: Sequence[str]) -> None:
+        if not tables:
+            return
+        cursor = store.cursor()
+        try:
+            indexes = cursor.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+                f"AND tbl_name IN ({', '.join('?' * len(tables))}) ORDER BY rowid",
+                list(tables),
+            ).fetchall()
+            for name, sql in indexes:
+                if not sql.lstrip().upper().startswith("CREATE UNIQUE"):
+                    cursor.execute(f'DROP INDEX "{name}"')
+                    self.statements.append(sql)
+        finally:
+            cursor.close()
+
+    def restore(self, store: _Store) -> None:
+        if not self.statements:
+            return
+        cursor = store.cursor()
+        try:
+            for sql in self.statements:
+                cursor.execute(sql)
+        finally:
+            cursor.close()
+        self.statements = []
 
 
 def _batches(items: Sequence[Any], size: int = _IN_BATCH) -> Iterator[Sequence[Any]]:
@@ -912,17 +1084,20 @@ def _drop_temp_tables(session: Session) -> None:
 
 
 def _fill_temp_ids(store: _Store, values: Mapping[int, datetime | None]) -> None:
+    """The scratch table holds these ids, each with a time (stored as the DateTime
+    columns it is compared with store theirs)."""
     store.session.execute(text(f"DELETE FROM {_TEMP_IDS}"))
-    encode = (
-        _encoder(Lead.__table__, "last_activity_at")  # type: ignore[arg-type]
-        if store.raw
-        else None
-    )
-    rows = [(i, at if at is None or encode is None else encode(at)) for i, at in values.items()]
+    rows: Iterable[tuple[int, Any]] = values.items()
+    if store.raw and any(values.values()):
+        ats = list(values.values())
+        if None in ats:
+            rows = [(i, None if at is None else _sqlite_datetime(at)) for i, at in rows]
+        else:
+            rows = zip(values, map(_sqlite_time, cast(list[datetime], ats)), strict=True)
     if store.raw:
         store.executemany(f"INSERT INTO {_TEMP_IDS} (id, at) VALUES (?, ?)", rows)
     else:
-        for batch in _batches(rows):
+        for batch in _batches(list(rows)):
             store.session.execute(
                 text(f"INSERT INTO {_TEMP_IDS} (id, at) VALUES (:id, :at)"),
                 [{"id": i, "at": at} for i, at in batch],
@@ -957,6 +1132,8 @@ class _Context:
         self.header_of = header_of
         self.parser: _RowParser | None = None
         self.records: list[tuple[int, list[str]]] = []  # the chunk in hand, as read
+        self.file_size = 0  # bytes, and how many of them were read so far: how many rows
+        self.bytes_read = 0  # the file holds, estimated from the chunks in hand
         self._cells: dict[int, list[str]] | None = None
 
     @property
@@ -990,25 +1167,40 @@ class _AccountIndex:
         self.by_domain: dict[str, int] = {}
         self.by_name: dict[str, int] = {}
         self.keys: dict[int, tuple[str, str]] = {}
+        # key_part of the cells a file names (each company is looked up a few times).
+        self._name_keys: dict[Any, str] = {}
+        self._domain_keys: dict[Any, str] = {}
         for account_id, name, domain in session.execute(
             select(Account.id, Account.name, Account.domain).order_by(Account.id)
         ):
             self.add(account_id, name, domain)
 
     def add(self, account_id: int, name: str | None, domain: str | None) -> None:
-        name_key = key_part("name", name)
-        domain_key = key_part("domain", domain)
+        self.add_keys(account_id, key_part("name", name), key_part("domain", domain))
+
+    def add_keys(self, account_id: int, name_key: str, domain_key: str) -> None:
+        """``add`` with the keys computed already."""
         self.keys[account_id] = (name_key, domain_key)
         if domain_key:
             self.by_domain.setdefault(domain_key, account_id)
         if name_key:
             self.by_name.setdefault(name_key, account_id)
 
+    def key(self, field_name: str, value: Any) -> str:
+        """``key_part`` of a name or domain cell, memoised."""
+        cache = self._domain_keys if field_name == "domain" else self._name_keys
+        found = cache.get(value)
+        if found is None:
+            if len(cache) > 200_000:
+                cache.clear()
+            found = cache[value] = key_part(field_name, value)
+        return found
+
     def find(self, name: str | None, domain: str | None) -> int | None:
-        domain_key = key_part("domain", domain)
+        domain_key = self.key("domain", domain)
         if domain_key and domain_key in self.by_domain:
             return self.by_domain[domain_key]
-        name_key = key_part("name", name)
+        name_key = self.key("name", name)
         if name_key and (not domain_key) and name_key in self.by_name:
             return self.by_name[name_key]
         if name_key and domain_key and name_key in self.by_name:
@@ -1068,7 +1260,10 @@ class _AccountRefs:
             return {
                 ("account_domain" if k == "domain" else "account"): v for k, v in exc.errors.items()
             }
-        key = (key_part("name", cleaned["name"]), key_part("domain", cleaned.get("domain")))
+        key = (
+            self.index.key("name", cleaned["name"]),
+            self.index.key("domain", cleaned.get("domain")),
+        )
         self.pending.setdefault(key, cleaned)
         return {}
 
@@ -1082,8 +1277,9 @@ class _AccountRefs:
             row.update(custom={}, created_at=now, updated_at=now)
             rows.append(row)
         ids = self.ctx.store.insert(Account.__table__, rows)  # type: ignore[arg-type]
-        for account_id, row in zip(ids, rows, strict=True):
-            self.index.add(account_id, row["name"], row["domain"])
+        # The pending keys are the rows' name and domain keys (``_check``).
+        for account_id, (name_key, domain_key) in zip(ids, self.pending, strict=True):
+            self.index.add_keys(account_id, name_key, domain_key)
         self.ctx.report.accounts_created += len(ids)
         self.pending.clear()
 
@@ -1165,15 +1361,18 @@ def _leads_of(
     session: Session, store: _Store, contact_ids: Iterable[int], account_ids: Iterable[int]
 ) -> list[int]:
     """Leads whose facts read these contacts or accounts (their own leads, the leads of
-    the accounts' contacts, and account-only leads), via a temporary table."""
+    the accounts' contacts, and account-only leads), via a temporary table. Core
+    statements on the session's connection: the ORM would load a hundred thousand ids
+    one row object at a time."""
     out: set[int] = set()
     contacts = sorted(set(contact_ids))
     accounts = sorted(set(account_ids))
+    connection = session.connection()
     if contacts:
         _fill_temp_ids(store, dict.fromkeys(contacts))
         ids_table = _temp_ids()
         out.update(
-            session.scalars(
+            connection.scalars(
                 select(Lead.id).where(
                     or_(
                         Lead.contact_id.in_(ids_table),
@@ -1189,7 +1388,7 @@ def _leads_of(
         _fill_temp_ids(store, dict.fromkeys(accounts))
         ids_table = _temp_ids()
         out.update(
-            session.scalars(
+            connection.scalars(
                 select(Lead.id).where(
                     or_(
                         Lead.account_id.in_(ids_table),
@@ -1355,11 +1554,11 @@ def _text_column(cells: Sequence[str], *, clean: bool = True, role: bool = False
     joined = "\x00".join(out)
     if joined.startswith("'") or "\x00'" in joined:
         restore = fmt.restore_neutralised
-        for i, c in enumerate(out):
-            if c[:1] == "'":
-                c = restore(c)
-                # Never empty: the restored text ends with the cell's last character.
-                out[i] = c.strip() if clean else c
+        # Never empty: the restored text ends with the cell's last character.
+        if clean:
+            out = [restore(c).strip() if c[:1] == "'" else c for c in out]
+        else:
+            out = [restore(c) if c[:1] == "'" else c for c in out]
     if role:
         out = [c.lower().replace(" ", "_") for c in out]
     return out
@@ -1376,8 +1575,11 @@ class _Contacts(_Importer):
         self.index: list[dict[MatchKey, int]] = [{} for _ in self.spec]
         self.keys_of: dict[int, list[MatchKey | None]] = {}
         self._fast = self._setup_fast()
+        self._names: tuple[str, ...] = ()  # the fields of rows kept as columns
         self._cells_read: dict[str, dict[str, Any]] = {}
         self._customs: dict[tuple[str, ...], dict[str, Any]] = {}
+        self._aside_decided = False
+        self._indexes_aside = _IndexesAside()
         if not self.by_email:
             needed = sorted({f for alt in self.spec for f in alt})
             for row in ctx.session.execute(
@@ -1476,6 +1678,15 @@ class _Contacts(_Importer):
                 if at is not None:
                     names.append(name)
                     columns.append(_text_column(column(at), clean=False))
+        if (
+            plain
+            and len(plain) == len(records)
+            and None not in columns[0]
+            and not any(_BAD in c for c in columns[1:])
+        ):
+            items = self._plain_items(records, names, columns)
+            if items is not None:
+                return items
         has_account = plan.account is not None or plan.account_domain is not None
         custom_key = self.parser.custom_key
         custom_of = self._custom_of if self.parser.custom_columns else None
@@ -1502,6 +1713,66 @@ class _Contacts(_Importer):
                         out.append((_Row(line, cells, cleaned, custom or {}), cleaned))
                         continue
             out += slow((record,))
+        return out
+
+    def _plain_items(
+        self, records: Sequence[tuple[int, list[str]]], names: list[str], columns: list[list[Any]]
+    ) -> list[Any] | None:
+        """A batch every row of which the fast path reads, kept as columns: each row
+        becomes ``(line, cells, values, custom)``, ``values`` the row's cells in
+        ``names`` order ("" or None for no value), so a chunk of new people is written
+        without a dict per row (``_create_columns``); ``process`` builds the dicts
+        ``prepare`` would have given when it needs them (``_as_dicts``). The account
+        cells are checked row after row, in file order, as ``validate`` checks them;
+        when one is refused, None (the caller goes row by row, and those checks are
+        answered from their cache)."""
+        self._names = tuple(names)
+        if "_account" in names or "_account_domain" in names:
+            absent: list[None] = [None] * len(records)
+            pairs = zip(
+                *(
+                    map(_NO_TEXT.get, columns[names.index(n)], columns[names.index(n)])
+                    if n in names
+                    else absent
+                    for n in ("_account", "_account_domain")
+                ),
+                strict=True,
+            )
+            # Each pair in the order it first appears: what checking row after row
+            # does, since a pair's later checks are answered from the cache.
+            if any(self.accounts.check_pair(*pair) for pair in dict.fromkeys(pairs)):
+                return None
+        cells_of = list(map(itemgetter(1), records))
+        if self.parser.custom_columns:
+            # The cache's own dicts: ``_as_dicts`` copies them for the rows that need one.
+            customs: Iterable[dict[str, Any] | None] = self._shared_customs(
+                list(map(self.parser.custom_key, cells_of))
+            )
+        else:
+            customs = repeat(None)
+        lines = map(itemgetter(0), records)
+        return list(zip(lines, cells_of, zip(*columns, strict=True), customs, strict=False))
+
+    def _as_dicts(self, rows: list[Any]) -> list[tuple[_Row, dict[str, Any]]]:
+        """Chunk items as ``validate`` gives them: ``(row, cleaned values)``."""
+        if all(len(item) == 2 for item in rows):
+            return rows
+        names = self._names
+        out: list[tuple[_Row, dict[str, Any]]] = []
+        for item in rows:
+            if len(item) == 2:
+                out.append(item)
+                continue
+            line, cells, values, custom = item
+            cleaned = {
+                k: v
+                for k, v in zip(names, values)  # noqa: B905 - columns of one length
+                if v is not None and v != ""
+            }
+            custom = dict(custom) if custom else {}  # each row owns its dict
+            if custom:
+                cleaned["custom"] = custom
+            out.append((_Row(line, cells, cleaned, custom), cleaned))
         return out
 
     def _emails_of(self, cells: Sequence[str]) -> list[str | None]:
@@ -1545,6 +1816,17 @@ class _Contacts(_Importer):
         except (ValueError, ValidationError):
             return _BAD
 
+    def _shared_customs(self, keys: list[tuple[str, ...]]) -> list[dict[str, Any]]:
+        """The custom fields of rows by the raw cells of their custom columns, as the
+        cache's own dicts (not to be changed)."""
+        found = list(map(self._customs.get, keys))
+        if None in found:
+            for i, value in enumerate(found):
+                if value is None:
+                    self._custom_of(keys[i])
+                    found[i] = self._customs[keys[i]]
+        return cast(list[dict[str, Any]], found)
+
     def _custom_of(self, key: tuple[str, ...]) -> dict[str, Any]:
         cache = self._customs
         found = cache.get(key)
@@ -1555,42 +1837,46 @@ class _Contacts(_Importer):
             cache[key] = found
         return dict(found)  # each row owns its dict, as the parser gives it
 
-    def _create_all(self, rows: list[tuple[_Row, dict[str, Any]]]) -> bool:
-        """A chunk of new people (the common file): one row per e-mail, none known.
-        Each row is then its own new contact, as the merger and the loop in ``process``
-        would find one by one; they are written column by column without them, each
-        column what ``process`` puts in its row dicts (``_CONTACT_DEFAULTS`` where the
-        row has no value)."""
-        if self.options.blank_overwrites:
-            return False
-        values = [v for _row, v in rows]
-        if not set().union(*values) <= _CREATE_KEYS:
-            return False  # a value no contact column holds: the loop decides
-        count = len(values)
-        names = list(_CONTACT_DEFAULTS)
-        columns: list[list[Any]] = []
-        for name in names:
-            default = _CONTACT_DEFAULTS[name]
-            column = list(map(dict.get, values, repeat(name), repeat(default)))
-            if default is not None and None in column:  # a None never replaces a default
-                column = [default if v is None else v for v in column]
-            columns.append(column)
-        # Read before the custom column: they pop the account cells off the rows.
-        account_ids = list(
-            map(
-                self.accounts.resolve_pair,
-                map(dict.pop, values, repeat("_account"), repeat(None)),
-                map(dict.pop, values, repeat("_account_domain"), repeat(None)),
+    def _create_columns(self, rows: list[Any]) -> None:
+        """A chunk of new people (the common file): every row kept as columns by
+        ``prepare``, one row per e-mail, none known. Each row is then its own new
+        contact, as the merger and the loop in ``process`` would find one by one, and
+        the contacts are written column by column, each column what ``process`` would
+        put in its row dicts (``_CONTACT_DEFAULTS`` where a row has no value)."""
+        count = len(rows)
+        names = self._names
+        given = dict(zip(names, zip(*map(itemgetter(2), rows), strict=True), strict=True))
+        columns: dict[str, list[Any]] = {}
+        for name, default in _CONTACT_DEFAULTS.items():
+            cells = given.get(name)
+            if cells is None:
+                columns[name] = [default] * count
+            elif name == "age":
+                columns[name] = list(cells)  # None when empty; 0 is an age
+            elif default is None:
+                columns[name] = list(map(_NO_TEXT.get, cells, cells))  # "" → None
+            else:  # yes/no: None when empty, which leaves the default
+                columns[name] = [default if v is None else v for v in cells]
+        columns["custom"] = _json_column(map(itemgetter(3), rows))
+        absent: list[None] = [None] * count
+        pairs = list(
+            zip(
+                *(
+                    map(_NO_TEXT.get, given[n], given[n]) if n in given else absent
+                    for n in ("_account", "_account_domain")
+                ),
+                strict=True,
             )
         )
-        columns[names.index("custom")] = [c or {} for c in map(dict.get, values, repeat("custom"))]
-        columns[names.index("account_id")] = account_ids
+        # Each company the file names is looked up once (the answer is the same each time).
+        account_of = {pair: self.accounts.resolve_pair(*pair) for pair in dict.fromkeys(pairs)}
+        columns["account_id"] = list(map(account_of.__getitem__, pairs))
         now = self.options.now
-        names += ["created_at", "updated_at"]
-        columns += [[now] * count, [now] * count]
+        columns["created_at"] = columns["updated_at"] = [now] * count
         self.report.created += count
-        self.store.insert_columns(self.table, names, columns)
-        return True
+        self.store.insert_columns(
+            self.table, list(columns), list(columns.values()), encoded={"custom"}
+        )
 
     def _stored(
         self,
@@ -1623,14 +1909,30 @@ class _Contacts(_Importer):
                     }
         return out
 
-    def process(self, rows: list[tuple[_Row, dict[str, Any]]]) -> None:
+    def process(self, rows: list[Any]) -> None:
+        if not self._aside_decided:
+            # Nothing here reads contacts or accounts by an index that is set aside:
+            # e-mails are unique (that index stays), the rest is looked up by id or in
+            # memory.
+            self._aside_decided = True
+            tables = _IndexesAside.worth_it(self.ctx, ["contacts", "accounts"])
+            self._indexes_aside.set_aside(self.store, tables)
         self.accounts.flush()
-        emails = [v["email"] for _, v in rows if v.get("email")]
         known: dict[str, tuple[int, int | None]] | None = None
-        if self.by_email and self.store.raw and len(emails) == len(rows):
-            known = _contacts_by_email(self.store, emails)
-            if not known and len(set(emails)) == len(emails) and self._create_all(rows):
-                return
+        if (
+            self.by_email
+            and self.store.raw
+            and rows
+            and set(map(len, rows)) == {4}  # every row kept as columns by prepare
+        ):
+            emails = list(map(itemgetter(0), map(itemgetter(2), rows)))
+            if len(set(emails)) == len(emails):
+                known = _contacts_by_email(self.store, emails)
+                if not known:
+                    self._create_columns(rows)
+                    return
+        rows = self._as_dicts(rows)
+        emails = [v["email"] for _, v in rows if v.get("email")]
         stored = self._stored(emails, [], known)
         by_email = {data["email"]: cid for cid, data in stored.items()}
 
@@ -1719,6 +2021,7 @@ class _Contacts(_Importer):
         self.store.update(self.table, updates)
 
     def finish(self) -> list[int]:
+        self._indexes_aside.restore(self.store)
         return _leads_of(self.ctx.session, self.store, self.touched, ())
 
 
@@ -1996,7 +2299,8 @@ class _Activities(_Importer):
     by column when a chunk is plain (``_prepare_columns``, ``_process_plain``); the
     duplicate check is one indexed join per chunk, for only the rows not later than
     their contact's latest stored activity; and the leads' last activity is one
-    UPDATE ... FROM at the end."""
+    UPDATE ... FROM at the end. A file big next to the table is written without the
+    table's indexes, which are built again once, at the end."""
 
     chunk_rows = 50_000
 
@@ -2023,6 +2327,12 @@ class _Activities(_Importer):
         self._c_when: dict[str, datetime] = {}
         self._c_props: dict[tuple[str, ...], tuple[dict[str, Any], str]] = {}
         self._contacts: dict[str, int | None] = {}
+        self._topic_keys: dict[str | None, str] = {}
+        # The indexes set aside for the import (their CREATE statements), and while they
+        # are, each contact's latest activity stored before it (as stored).
+        self._aside_decided = False
+        self._indexes_aside = _IndexesAside()
+        self._stored_latest: dict[int, str] = {}
         self.keys_table = Table(
             _TEMP_KEYS,
             MetaData(),
@@ -2099,7 +2409,8 @@ class _Activities(_Importer):
         return text_
 
     # A prepared row: (line, cells, e-mail key, type cell, occurred_at, lead topic,
-    # properties, their JSON text or None). Tuples, not objects: there are a million.
+    # properties, their JSON text or None, occurred_at as stored or None). Tuples, not
+    # objects: there are a million.
 
     def _setup_fast(self) -> tuple[int, int, int, int | None] | None:
         """Column positions for :meth:`prepare`'s fast path, or None when the options
@@ -2160,20 +2471,26 @@ class _Activities(_Importer):
         if "" in emails or "" in types:
             return None
         raw = column(io)
-        whens = _iso_utc_column(raw)
-        if whens is None:
+        read = _iso_utc_column(raw)
+        texts: Iterable[str | None]
+        if read is not None:
+            whens, stored = read
+            texts = repeat(None) if stored is None else stored
+        else:
             whens = self._fill(raw, self._c_when, self._when_of)
             if None in whens:
                 return None
+            texts = repeat(None)
         if il is None:
             topics: Sequence[str | None] = [None] * len(cells_of)
         else:
-            topics = [(_cell(cell) or None) if cell else None for cell in column(il)]
+            cells = _text_column(column(il), clean=False)  # as ``_cell`` reads them
+            topics = list(map(_NO_TEXT.get, cells, cells))  # "" → None
         keys = list(map(self.parser.custom_key, cells_of))
         props = self._fill(keys, self._c_props, self._props_for)
         return list(
             zip(
-                [record[0] for record in records],
+                map(itemgetter(0), records),
                 cells_of,
                 emails,
                 types,
@@ -2181,7 +2498,8 @@ class _Activities(_Importer):
                 topics,
                 map(itemgetter(0), props),
                 map(itemgetter(1), props),
-                strict=True,
+                texts,
+                strict=False,  # texts may be an endless repeat(None)
             )
         )
 
@@ -2191,15 +2509,14 @@ class _Activities(_Importer):
     ) -> list[Any]:
         """A column looked up in its cache in one ``map``; the misses computed one by
         one (``compute`` caches what it computes, so a value repeated in the batch is
-        computed once)."""
+        computed once). Only the misses are visited in Python."""
         found = list(map(cache.get, raw))
         if None in found:
             get = cache.get
-            for i, value in enumerate(found):
-                if value is None:
-                    key = raw[i]
-                    value = get(key)
-                    found[i] = compute(key) if value is None else value
+            for i in compress(range(len(found)), map(is_, found, repeat(None))):
+                key = raw[i]
+                value = get(key)
+                found[i] = compute(key) if value is None else value
         return found
 
     def _prepare_rows(
@@ -2238,7 +2555,7 @@ class _Activities(_Importer):
                     props = props_of.get(key)
                     if props is None:
                         props = props_for(key)
-                    append((record[0], cells, email, type_text, when, topic, *props))
+                    append((record[0], cells, email, type_text, when, topic, *props, None))
                     continue
             for row, values in slow((record,)):
                 append(self._item(row, values))
@@ -2254,6 +2571,7 @@ class _Activities(_Importer):
             values["occurred_at"],
             values["lead_topic"],
             values["properties"],
+            None,
             None,
         )
 
@@ -2314,8 +2632,11 @@ class _Activities(_Importer):
         return known
 
     def process(self, rows: list[Any]) -> None:
+        if not self._aside_decided:
+            self._aside_decided = True
+            self._set_indexes_aside()
         reject = self.ctx.reject
-        contacts = self._contact_ids({r[2] for r in rows})
+        contacts = self._contact_ids(set(map(itemgetter(2), rows)))
         topics = self._lead_topics(rows, contacts)
         if self._process_plain(rows, contacts, topics):
             return
@@ -2324,7 +2645,7 @@ class _Activities(_Importer):
         blank = self.options.blank_overwrites
         types = self.types
         type_key_of = self._type_key
-        for line, cells, email, type_text, when, lead_topic, props, props_json in rows:
+        for line, cells, email, type_text, when, lead_topic, props, props_json, _at in rows:
             cid = contacts.get(email)
             if cid is None:
                 reject(line, cells, {"email": f"no contact with e-mail {email}"})
@@ -2359,9 +2680,12 @@ class _Activities(_Importer):
         """(contact, topic key) → the lead a ``lead_topic`` cell names: open leads first,
         then the newest."""
         topics: dict[tuple[int, str], int] = {}
-        if not any(r[5] for r in rows):
+        if not any(map(itemgetter(5), rows)):
             return topics
-        wanted = sorted({cid for r in rows if r[5] and (cid := contacts.get(r[2])) is not None})
+        named = compress(map(itemgetter(2), rows), map(itemgetter(5), rows))
+        known: set[int | None] = set(map(contacts.get, named))
+        known.discard(None)
+        wanted = sorted(cast(set[int], known))
         found: list[Any] = []
         for batch in _batches(wanted):
             if self.store.raw:  # plain SQL: compiling a long IN list costs more than running it
@@ -2383,9 +2707,19 @@ class _Activities(_Importer):
                 )
             )
         found.sort(key=lambda r: (r[3] != "open", -r[0]))
+        topic_key = self._topic_key
         for lid, owner_contact, topic, _status in found:
-            topics.setdefault((owner_contact, key_part("topic", topic)), lid)
+            topics.setdefault((owner_contact, topic_key(topic)), lid)
         return topics
+
+    def _topic_key(self, topic: str | None) -> str:
+        """``key_part("topic", topic)``, cached: a file names a few topics many times."""
+        found = self._topic_keys.get(topic)
+        if found is None:
+            if len(self._topic_keys) > 10_000:
+                self._topic_keys.clear()
+            found = self._topic_keys[topic] = key_part("topic", topic)
+        return found
 
     def _process_plain(
         self,
@@ -2409,12 +2743,12 @@ class _Activities(_Importer):
         lead_topics = list(map(itemgetter(5), rows))
         lead_ids: list[int | None] = [None] * n
         if any(lead_topics):
-            for i, lead_topic in enumerate(lead_topics):
-                if lead_topic:
-                    lead_id = topics.get((cids[i], key_part("topic", lead_topic)))
-                    if lead_id is None:
-                        return False
-                    lead_ids[i] = lead_id
+            topic_key = self._topic_key
+            for i in compress(range(n), lead_topics):
+                lead_id = topics.get((cids[i], topic_key(lead_topics[i])))
+                if lead_id is None:
+                    return False
+                lead_ids[i] = lead_id
         type_texts = list(map(itemgetter(3), rows))
         found_keys = list(map(self.types.get, type_texts))
         if None in found_keys:
@@ -2426,7 +2760,9 @@ class _Activities(_Importer):
         keys = list(zip(cids, type_keys, whens, strict=True))
         if len(set(keys)) != n:
             return False  # rows to fold together: the loop merges them
-        times = list(map(_sqlite_time, whens))
+        times = list(map(itemgetter(8), rows))  # as stored, when prepare had them
+        if None in times:
+            times = list(map(_sqlite_time, whens))
         props = list(map(itemgetter(6), rows))
         jsons = list(map(itemgetter(7), rows))
         if None in jsons:
@@ -2444,21 +2780,7 @@ class _Activities(_Importer):
             )
             self._write(pending, keys, times, existing)
             return True
-        now_value = _sqlite_datetime(self.options.now)
-        self._insert(
-            list(
-                zip(
-                    cids,
-                    lead_ids,
-                    type_keys,
-                    times,
-                    jsons,
-                    repeat(None),
-                    repeat(now_value),
-                    strict=False,
-                )
-            )
-        )
+        self._insert_columns([cids, lead_ids, type_keys, times, jsons])
         self.report.created += n
         latest = self.latest
         for cid, when in zip(cids, whens, strict=True):
@@ -2537,31 +2859,93 @@ class _Activities(_Importer):
         self._insert(inserts)
         store.update(self.table, updates)
 
+    def _set_indexes_aside(self) -> None:
+        """The ``activities`` indexes set aside for a file at least as big as the table
+        (``_IndexesAside``). Meanwhile the duplicate check knows without an index that a
+        row later than its contact's latest activity, stored before the import or
+        imported since, cannot exist (``_may_exist``); the first chunk with a row that
+        might be stored builds the indexes again, and the import goes on with them."""
+        if not _IndexesAside.worth_it(self.ctx, ["activities"]):
+            return
+        cursor = self.store.cursor()
+        try:
+            latest = dict(
+                cursor.execute(
+                    "SELECT contact_id, max(occurred_at) FROM activities GROUP BY contact_id"
+                ).fetchall()
+            )
+        finally:
+            cursor.close()
+        self._indexes_aside.set_aside(self.store, ["activities"])
+        self._stored_latest = latest
+
+    def _restore_indexes(self) -> None:
+        self._indexes_aside.restore(self.store)
+        self._stored_latest = {}
+
+    def _may_exist(self, keys: Sequence[tuple[int, str, datetime]], times: Sequence[str]) -> bool:
+        """Whether any of these activities can be stored already, with the indexes set
+        aside: only one not later than its contact's latest activity, stored before the
+        import (compared as stored, as ``_latest_stored`` does) or imported since. Only
+        the rows of contacts with such an activity are looked at (a sorted file shares
+        one contact or so with the chunks before)."""
+        cids = list(map(itemgetter(0), keys))
+        in_chunk = set(cids)
+        whens = list(map(itemgetter(2), keys))
+        latest: Mapping[int, Any]
+        for latest, values in ((self._stored_latest, times), (self.latest, whens)):
+            both = in_chunk.intersection(latest)
+            if both and any(
+                value <= latest[cid]
+                for cid, value in compress(
+                    zip(cids, values, strict=True), map(both.__contains__, cids)
+                )
+            ):
+                return True
+        return False
+
+    _NAMES = ("contact_id", "lead_id", "type_key", "occurred_at", "properties")
+    _INSERT = (
+        f"INSERT INTO activities (id, {', '.join(_NAMES)}, user_id, created_at) "
+        f"VALUES ({', '.join('?' * (len(_NAMES) + 3))})"
+    )
+
+    def _new_ids(self, count: int) -> int:
+        """The first of ``count`` ids after the highest one (SQLite)."""
+        store = self.store
+        start = store._next.get(self.table.name) or store.max_id(self.table) + 1
+        store._next[self.table.name] = start + count
+        return start
+
+    def _insert_columns(self, columns: list[list[Any]]) -> None:
+        """New activities given as columns (``_NAMES``, stored values), on SQLite. With
+        the indexes set aside, straight from the columns in file order; else as rows
+        in index order (``_insert``)."""
+        now_value = _sqlite_datetime(self.options.now)
+        if not self._indexes_aside:
+            self._insert(list(zip(*columns, repeat(None), repeat(now_value))))
+            return
+        count = len(columns[0])
+        start = self._new_ids(count)
+        self.store.executemany(
+            self._INSERT,
+            zip(range(start, start + count), *columns, repeat(None), repeat(now_value)),
+        )
+
     def _insert(self, rows: list[tuple[Any, ...]]) -> None:
+        """New activities given as rows: ``_NAMES``, ``user_id``, ``created_at``."""
         if not rows:
             return
-        names = (
-            "contact_id",
-            "lead_id",
-            "type_key",
-            "occurred_at",
-            "properties",
-            "user_id",
-            "created_at",
-        )
         if self.store.raw:
-            start = self.store._next.get(self.table.name) or self.store.max_id(self.table) + 1
-            self.store._next[self.table.name] = start + len(rows)
-            sql = (
-                f"INSERT INTO activities (id, {', '.join(names)}) "
-                f"VALUES ({', '.join('?' * (len(names) + 1))})"
-            )
-            # In index order: B-tree inserts then touch neighbouring pages, which on a
-            # desk of millions of activities is about twice as fast as file order.
-            rows.sort(key=itemgetter(0, 2, 3))
-            self.store.executemany(sql, [(start + i, *r) for i, r in enumerate(rows)])
+            start = self._new_ids(len(rows))
+            if not self._indexes_aside:
+                # In index order: B-tree inserts then touch neighbouring pages, which on
+                # a desk of millions of activities is about twice as fast as file order.
+                rows.sort(key=itemgetter(0, 2, 3))
+            self.store.executemany(self._INSERT, [(start + i, *r) for i, r in enumerate(rows)])
         else:
             self.store.max_id(self.table)
+            names = (*self._NAMES, "user_id", "created_at")
             self.store.insert_plain(self.table, [dict(zip(names, r, strict=True)) for r in rows])
 
     def _latest_stored(self, contact_ids: Iterable[int]) -> dict[int, str]:
@@ -2593,16 +2977,21 @@ class _Activities(_Importer):
         store = self.store
         session.execute(text(f"DELETE FROM {_TEMP_KEYS}"))
         if store.raw:
+            if self._indexes_aside:
+                if not self._may_exist(keys, times):
+                    return {}
+                self._restore_indexes()  # the probe below needs them
             # Only a key no later than its contact's latest stored activity can exist:
             # one probe per contact (the (contact, time) index) spares the per-key probe
             # for files of new activities, the common case.
-            latest = self._latest_stored({k[0] for k in keys})
+            latest = self._latest_stored(set(map(itemgetter(0), keys)))
             if not latest:
                 return {}
+            lasts = map(latest.get, map(itemgetter(0), keys))
             probe = [
-                (n, k[0], k[1], times[n])
-                for n, k in enumerate(keys)
-                if (last := latest.get(k[0])) is not None and times[n] <= last
+                (n, key[0], key[1], at)
+                for n, (key, at, last) in enumerate(zip(keys, times, lasts, strict=True))
+                if last is not None and at <= last
             ]
             if not probe:
                 return {}
@@ -2640,6 +3029,7 @@ class _Activities(_Importer):
         return out
 
     def finish(self) -> list[int]:
+        self._restore_indexes()
         if not self.latest:
             return []
         session = self.ctx.session
@@ -2965,6 +3355,7 @@ def _run(
         header_of = {c.field: c.header for c in columns if c.field}
         ctx = _Context(session, options, report, header_of)
         ctx.parser = _RowParser(columns, options)
+        ctx.file_size = source.size
         tracker = _Tracker(progress, source.size)
         _temp_tables(session)
         store = ctx.store
@@ -3023,14 +3414,14 @@ def _read_chunks(reader: _Reader, importer: _Importer, ctx: _Context, tracker: _
     """
     chunk_rows = importer.chunk_rows
     chunk: list[Any] = []
-    records = reader.rows()
     rows = 0
     while True:
-        batch = _without_blank_rows(list(islice(records, chunk_rows - len(chunk))))
+        batch = _without_blank_rows(reader.batch(chunk_rows - len(chunk)))
         if batch is None:
             break
         rows += len(batch)
         ctx.records += batch
+        ctx.bytes_read = reader.bytes_read
         chunk += importer.prepare(batch)
         if len(chunk) >= chunk_rows:
             importer.process(chunk)

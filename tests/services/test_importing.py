@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import signal
@@ -754,6 +755,7 @@ def test_killing_an_import_midway_leaves_the_desk_as_it_was(
             when = start + timedelta(seconds=37 * i)
             writer.writerow([people[i % 200], "page_visit", when.isoformat() + "Z", f"/p/{i}"])
     before = {m.__tablename__: count(db, m) for m in (Contact, Activity, Lead, ActivityType)}
+    schema = _schema(db)  # a file this big is written with the activities' indexes set aside
     db.dispose()
     path = Path(db_url.removeprefix("sqlite:///"))
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
@@ -799,9 +801,15 @@ def test_killing_an_import_midway_leaves_the_desk_as_it_was(
             table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             for table in before
         }
+        schema_after = sorted(
+            connection.execute(
+                "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL"
+            ).fetchall()
+        )
     finally:
         connection.close()
     assert after == before
+    assert schema_after == schema
 
 
 def test_temp_tables_do_not_outlive_the_import(db: Database, now: datetime, tmp_path: Path) -> None:
@@ -894,7 +902,8 @@ NEW_CONTACTS = (
 )
 
 CLEAN_ACTIVITIES = "email,type,occurred_at,lead_topic,url\r\n" + "".join(
-    f"{who}@{where}.example,{kind},2026-11-{day:02d}T{hour:02d}:05:00.{hour}Z,{topic},{url}\r\n"
+    f"{who}@{where}.example,{kind},2026-11-{day:02d}T{hour:02d}:05:00.{hour * 12345:06d}Z,"
+    f"{topic},{url}\r\n"
     for day in range(1, 21)
     for hour, (who, where, kind, topic, url) in enumerate(
         [
@@ -908,12 +917,26 @@ CLEAN_ACTIVITIES = "email,type,occurred_at,lead_topic,url\r\n" + "".join(
 )
 
 
+# The same activities an hour later, without fractions of a second (another ISO form).
+CLEAN_WHOLE_SECONDS = "email,type,occurred_at,lead_topic,url\r\n" + "".join(
+    f"{who}@{where}.example,{kind},2026-11-{day:02d}T1{hour}:05:00Z,{topic},{url}\r\n"
+    for day in range(1, 21)
+    for hour, (who, where, kind, topic, url) in enumerate(
+        [
+            ("ana", "acme", "email_open", "", ""),
+            ("carla", "globex", "email_click", "", "/c"),
+            ("eva", "initech", "page_visit", "demo request", "/d"),
+        ]
+    )
+)
+
+
 def _row_by_row(monkeypatch: pytest.MonkeyPatch) -> None:
     """Switch every fast path off: rows go through the parser, validate and the loops."""
     monkeypatch.setattr(importing._Contacts, "_setup_fast", lambda self: None)
     monkeypatch.setattr(importing._Activities, "_setup_fast", lambda self: None)
     monkeypatch.setattr(importing._Activities, "_process_plain", lambda self, *a: False)
-    monkeypatch.setattr(importing._Contacts, "_create_all", lambda self, rows: False)
+    monkeypatch.setattr(importing._Contacts, "_plain_items", lambda self, *a: None)
 
 
 def _desk_rows(db: Database) -> dict[str, list[Any]]:
@@ -969,6 +992,7 @@ def test_fast_paths_match_the_row_by_row_path(
         (write(tmp_path / "n.csv", NEW_CONTACTS.encode()), "contacts"),
         (write(tmp_path / "c.csv", TRICKY_CONTACTS.encode()), "contacts"),
         (write(tmp_path / "clean.csv", CLEAN_ACTIVITIES.encode()), "activities"),
+        (write(tmp_path / "whole.csv", CLEAN_WHOLE_SECONDS.encode()), "activities"),
         (write(tmp_path / "a.csv", TRICKY_ACTIVITIES.encode()), "activities"),
         (tmp_path / "clean.csv", "activities"),  # again: every row is stored already
         (tmp_path / "c.csv", "contacts"),
@@ -1010,3 +1034,212 @@ def test_the_dry_run_preview_works_for_fixed_matching_types(
     assert preview.total_rows == 1
     assert preview.rows_ok == 1
     assert preview.to_create + preview.to_update == (1 if kind == "activities" else 2)
+
+
+# --- indexes set aside for a big file ----------------------------------------------------------
+
+
+def _schema(db: Database) -> list[tuple[str, str, str]]:
+    with db.reading() as session:
+        return sorted(
+            (str(r[0]), str(r[1]), str(r[2]))
+            for r in session.execute(
+                text("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL")
+            )
+        )
+
+
+@pytest.mark.parametrize("chunk_rows", [None, 3])
+def test_setting_indexes_aside_changes_nothing_but_the_speed(
+    tmp_path: Path, now: datetime, monkeypatch: pytest.MonkeyPatch, chunk_rows: int | None
+) -> None:
+    """Every file of the fast-path test, imported with the indexes of the tables written set
+    aside (any file counts as big) and without: the same reports, rows and schema. The
+    second import of clean.csv finds its rows stored, so the indexes come back mid-file."""
+    from leaddesk.services.desk import open_desk
+    from tests.factories import build_small_desk
+
+    if chunk_rows is not None:
+        monkeypatch.setattr(importing._Importer, "chunk_rows", chunk_rows)
+        monkeypatch.setattr(importing._Activities, "chunk_rows", chunk_rows)
+    files = [
+        (write(tmp_path / "n.csv", NEW_CONTACTS.encode()), "contacts"),
+        (write(tmp_path / "c.csv", TRICKY_CONTACTS.encode()), "contacts"),
+        (write(tmp_path / "clean.csv", CLEAN_ACTIVITIES.encode()), "activities"),
+        (write(tmp_path / "a.csv", TRICKY_ACTIVITIES.encode()), "activities"),
+        (tmp_path / "clean.csv", "activities"),
+        (write(tmp_path / "whole.csv", CLEAN_WHOLE_SECONDS.encode()), "activities"),
+    ]
+    results = []
+    dropped: list[str] = []
+    set_aside = importing._IndexesAside.set_aside
+    worth_it = importing._IndexesAside.worth_it
+
+    def spy(self: Any, store: Any, tables: Any) -> None:
+        set_aside(self, store, tables)
+        dropped.extend(self.statements)
+
+    def as_if_huge(ctx: Any, tables: Any) -> list[str]:
+        ctx.file_size *= 10**6  # the rows read so far are a millionth of the file
+        try:
+            return worth_it(ctx, tables)
+        finally:
+            ctx.file_size //= 10**6
+
+    for aside in (True, False):
+        with monkeypatch.context() as patch:
+            if aside:
+                patch.setattr(importing._IndexesAside, "worth_it", staticmethod(as_if_huge))
+                patch.setattr(importing._IndexesAside, "set_aside", spy)
+            else:
+                patch.setattr(importing._IndexesAside, "worth_it", lambda ctx, tables: [])
+            desk = open_desk(f"sqlite:///{tmp_path / f'desk-{aside}.sqlite'}", now).db
+            try:
+                build_small_desk(desk, now)
+                schema = _schema(desk)
+                results.append(_imported(desk, files, now, {}))
+                assert _schema(desk) == schema
+            finally:
+                desk.dispose()
+    assert results[0] == results[1]
+    assert any("ix_activities_contact_time" in sql for sql in dropped)
+    assert any("ix_contacts_account_id" in sql for sql in dropped)
+
+
+def test_a_cancelled_import_leaves_the_indexes_it_set_aside(
+    small_desk: Database, now: datetime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importing._Activities, "chunk_rows", 5)
+    monkeypatch.setattr(
+        importing._IndexesAside, "worth_it", staticmethod(lambda ctx, tables: list(tables))
+    )
+    schema = _schema(small_desk)
+    before = _desk_rows(small_desk)
+    path = write(tmp_path / "a.csv", CLEAN_ACTIVITIES.encode())
+    calls: list[int] = []
+
+    def progress(done: int, total: int) -> bool:
+        calls.append(done)
+        return len(calls) < 6  # after a few chunks were written without the indexes
+
+    with pytest.raises(ImportCancelled):
+        import_csv(small_desk, path, "activities", now=now, progress=progress)
+    assert _schema(small_desk) == schema
+    assert _desk_rows(small_desk) == before
+    with small_desk.reading() as session:
+        plan = " ".join(
+            str(r[-1])
+            for r in session.execute(
+                text("EXPLAIN QUERY PLAN SELECT id FROM activities WHERE contact_id = 1")
+            )
+        )
+    assert "USING" in plan and "INDEX" in plan
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        ["2026-11-22T14:05:00Z", "2026-01-01T00:00:00Z", "2024-02-29T23:59:59Z"],
+        ["2026-11-22T14:05:00.123456Z", "2026-01-01T00:00:00.000001Z"],
+        ["2026-11-22T14:05:00Z", "2026-11-22T14:05:00.500000Z"],  # an export: both forms
+        ["2026-11-22T14:05:00.5Z", "2026-11-22T14:05:00.12345Z"],  # read, not pre-encoded
+        ["2026-11-22T14:05:00Z", "2026-02-30T10:00:00Z"],  # no such day
+        ["2026-11-22T14:05:00Z", "2026-11-22T24:00:00Z"],
+        ["2026-11-22T14:05:00Z", "2026-11-22 14:05:00Z"],
+        ["2026-11-22T14:05:00Z", "2026-11-22T14:05:00+00:00"],
+        ["2026-11-22T14:05:00Z", "２０２６-11-22T14:05:00Z"],
+        ["2026-11-22T14:05:00Z", "2026-11-22T14:05:00Z\n2026-11-22T14:05:00Z"],
+        ["2026-11-22T14:05:00Z", ""],
+        [" 2026-11-22T14:05:00Z"],
+    ],
+)
+def test_a_column_of_iso_dates_reads_as_each_cell_would(cells: list[str]) -> None:
+    """The column reader gives what ``parse_datetime_utc`` gives each cell, and times as
+    SQLAlchemy stores them; or None, and the cells go one by one."""
+    read = importing._iso_utc_column(cells)
+    if read is None:
+        plain = all(
+            len(c) in (20, 27) and c.isascii() and c[10] == "T" and "\n" not in c for c in cells
+        )
+        if plain:  # refused although it looks plain: it must not be a real date
+            with pytest.raises(ValueError):
+                for cell in cells:
+                    datetime.fromisoformat(cell)
+        return
+    whens, texts = read
+    assert whens == [fmt.parse_datetime_utc(c) for c in cells]
+    if texts is not None:
+        assert texts == [importing._sqlite_datetime(w) for w in whens]
+    else:
+        assert {len(c) for c in cells} - {20, 27}
+
+
+@pytest.mark.parametrize("chunk_rows", [2, 3, 50])
+def test_rows_are_numbered_by_their_first_line_whatever_breaks_their_cells_hold(
+    small_desk: Database,
+    now: datetime,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    chunk_rows: int,
+) -> None:
+    """Records are read a batch at a time: a batch of one-line records and one with cells
+    spanning lines (\\n, \\r\\n, a lone \\r, blank lines in a cell) number each row as the
+    csv module's line count does."""
+    monkeypatch.setattr(importing._Importer, "chunk_rows", chunk_rows)
+    data = (
+        "email,first_name,job_title\r\n"
+        "bad1,A,x\r\n"
+        "ok1@x.com,B,y\r\n"
+        'bad2,"multi\r\nline",z\r\n'
+        "\r\n"
+        'bad3,"lone\rreturn","two\n\nbreaks"\r\n'
+        'ok2@x.com,C,"q\r\n\r\nq"\r\n'
+        "bad4,D,e\n"
+        'bad5,"\r",f\r'
+        "ok3@x.com,E,g\r\n"
+        "bad6,F,h"
+    )
+    path = write(tmp_path / "c.csv", data.encode())
+    expected = [
+        r.line
+        for r in fmt.read_records(io.StringIO(data, newline=""), ",")
+        if r.cells and r.cells[0].startswith("bad")
+    ]
+    report = import_csv(small_desk, path, "contacts", now=now)
+    assert [r.line for r in report.rejected] == expected
+    assert expected == [2, 4, 7, 14, 15, 18]
+
+
+@pytest.mark.parametrize(
+    ("tail", "words"),
+    [
+        (
+            b"big@x.com," + b"A" * 140_000 + b"\n",
+            "cannot read the CSV after line 2001: field larger than field limit",
+        ),
+        (b"bad@x.com,Jo\xe3o\n", "is not UTF-8 text (near line"),
+    ],
+)
+def test_a_file_failing_deep_inside_is_refused_at_the_line_it_fails(
+    db: Database,
+    now: datetime,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tail: bytes,
+    words: str,
+) -> None:
+    """Past the first batches: the failure is reported in the words and at the line of
+    reading the file row by row, and nothing is imported."""
+    monkeypatch.setattr(importing._Importer, "chunk_rows", 300)
+    rows = b"".join(f"p{i}@x.com,P{i}\n".encode() for i in range(2000))
+    path = write(tmp_path / "c.csv", b"email,first_name\n" + rows + tail + b"z@x.com,Z\n")
+    one_by_one = importing._Reader(importing._open_source(path, "utf-8", None))
+    with pytest.raises(ImportFileError) as expected:
+        for _record in one_by_one.rows():
+            pass
+    one_by_one.close()
+    with pytest.raises(ImportFileError) as refused:
+        import_csv(db, path, "contacts", now=now, encoding="utf-8")
+    assert str(refused.value) == str(expected.value)
+    assert words in str(refused.value)
+    assert count(db, Contact) == 0
