@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from leaddesk.domain.activity_types import normalise_type_key
 from leaddesk.services.activities import LoggedActivity, list_activity_types, log_activity
 from leaddesk.services.errors import ServiceError, ValidationError
 from leaddesk.store.database import Database
@@ -157,6 +158,13 @@ class LogActivityDialog(QDialog):
         if index >= 0:
             return str(self.type_combo.itemData(index))
         return text
+
+    def logged_label(self) -> str:
+        """The type's label for what was chosen ("Meeting held" when "meeting" was
+        typed): the status bar and the timeline then say the same thing."""
+        chosen = self.chosen_type()
+        index = self.type_combo.findData(normalise_type_key(chosen))
+        return self.type_combo.itemText(index) if index >= 0 else chosen
 
     def chosen_time(self) -> datetime:
         return qdatetime_to_stored(self.when_edit.dateTime())

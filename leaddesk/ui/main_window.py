@@ -57,10 +57,19 @@ from leaddesk.ui.qt import (
     QModelIndex,
     QMouseEvent,
     QObject,
+    QPainter,
+    QPalette,
+    QPersistentModelIndex,
+    QPointF,
+    QPolygonF,
     QPushButton,
+    QRect,
     QSettings,
     QSplitter,
     QStackedWidget,
+    QStyledItemDelegate,
+    QStyleOptionHeader,
+    QStyleOptionViewItem,
     Qt,
     QTabBar,
     QTableView,
@@ -109,6 +118,98 @@ CHIP_STYLE = (
 )
 
 
+SORT_ARROW = 7
+"""Width of the sort arrow the list headers draw, and (about) the gap kept before it."""
+
+
+class RecordHeader(QHeaderView):
+    """A list header whose sort arrow points the way the list runs - down when the
+    biggest comes first, as in Outlook, Excel and HubSpot - whatever the style's own
+    convention (Fusion draws an *up* arrow for a descending sort), and keeps clear of
+    the label, which is moved or elided to make room for it."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(Qt.Orientation.Horizontal, parent)
+        self.setSectionsClickable(True)  # as the table's own header is: clicks sort
+
+    def initStyleOptionForIndex(self, option: QStyleOptionHeader, logicalIndex: int) -> None:
+        super().initStyleOptionForIndex(option, logicalIndex)
+        if self.isSortIndicatorShown() and logicalIndex == self.sortIndicatorSection():
+            option.sortIndicator = QStyleOptionHeader.SortIndicator.None_
+            # Trailing spaces move a right-aligned label left of the arrow, and make a
+            # long left-aligned one elide before it.
+            space = max(1, self.fontMetrics().horizontalAdvance(" "))
+            option.text += " " * (-(-(2 * SORT_ARROW + 2) // space))
+
+    def paintSection(self, painter: QPainter, rect: QRect, logicalIndex: int) -> None:
+        super().paintSection(painter, rect, logicalIndex)
+        if not self.isSortIndicatorShown() or logicalIndex != self.sortIndicatorSection():
+            return
+        down = self.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
+        half = SORT_ARROW / 2
+        x = rect.right() - SORT_ARROW - 5
+        y = rect.center().y() + 1
+        top, bottom = y - half / 1.4, y + half / 1.4
+        points = (
+            [QPointF(x, top), QPointF(x + SORT_ARROW, top), QPointF(x + half, bottom)]
+            if down
+            else [QPointF(x, bottom), QPointF(x + SORT_ARROW, bottom), QPointF(x + half, top)]
+        )
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(self.palette().color(QPalette.ColorRole.ButtonText))
+        painter.drawPolygon(QPolygonF(points))
+        painter.restore()
+
+
+def abbreviate(text: str, fits: Callable[[str], bool]) -> str:
+    """Shorten the leading words of a name that does not fit, keeping the last one whole:
+    stage names share their start ("Telemarketing acceptance", "Telemarketing
+    qualification") and differ at the end, so "Telem. acceptance" tells them apart where
+    "Telemarketing a…" cannot. Words are cut to five letters first (the same "Telem."
+    on every row, so the column reads as one list), then shorter until the name fits;
+    ``text`` itself when even initials do not fit (the view then elides it in the
+    middle)."""
+    if fits(text):
+        return text
+    head, dot, tail = text.rpartition(" · ")
+    if dot:
+        # "Won · Sales acceptance": the status before the dot is what matters; the
+        # stage after it is shortened, else left out (the tooltip still names it).
+        short = abbreviate(tail, lambda t: fits(head + dot + t))
+        return head + dot + short if fits(head + dot + short) else head
+    words = text.split(" ")
+    longest = max((len(word) for word in words[:-1]), default=0)
+    for keep in range(min(longest - 2, 5), 0, -1):
+        candidate = " ".join(
+            word[:keep] + "." if number < len(words) - 1 and len(word) > keep + 1 else word
+            for number, word in enumerate(words)
+        )
+        if fits(candidate):
+            return candidate
+    return text
+
+
+class StageDelegate(QStyledItemDelegate):
+    """Stage cells: leading words abbreviated to fit (:func:`abbreviate`), else elided in
+    the middle; the tooltip keeps the full name."""
+
+    TEXT_MARGIN = 8
+
+    def initStyleOption(
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideMiddle
+        room = option.rect.width() - self.TEXT_MARGIN
+        if room > 0 and option.text:
+            metrics = option.fontMetrics
+            option.text = abbreviate(
+                option.text, lambda text: metrics.horizontalAdvance(text) <= room
+            )
+
+
 class RecordTable(QTableView):
     """A list view tuned for 100,000 rows: fixed row heights (Qt never measures rows),
     no grid, whole-row selection, and one ``open_requested`` for Enter and double-click."""
@@ -117,6 +218,7 @@ class RecordTable(QTableView):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.setHorizontalHeader(RecordHeader(self))
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -218,6 +320,17 @@ class _AfterFirstPaint(QObject):
         then, self._then = self._then, None
         if then is not None:
             then()
+
+
+def _queue_place(key: str) -> str:
+    """A queue as a status-bar message names what a lead left ("the Sales acceptance
+    queue", "My leads", "the list")."""
+    label = QUEUE_LABELS[key]
+    if key == "all":
+        return "the list"
+    if key == "mine" or label.lower().endswith("queue"):
+        return label if key == "mine" else f"the {label}"
+    return f"the {label} queue"
 
 
 def _display_location(url: str) -> str:
@@ -363,6 +476,12 @@ class MainWindow(QMainWindow):
             header = view.horizontalHeader()
             for number, column in enumerate(tab.model.columns):
                 header.resizeSection(number, column.width)
+            keys = [column.sort_key for column in tab.model.columns]
+            for visual, key in enumerate(tab.model.default_order):
+                header.moveSection(header.visualIndex(keys.index(key)), visual)
+            stage = keys.index("stage") if "stage" in keys else -1
+            if stage >= 0:
+                view.setItemDelegateForColumn(stage, StageDelegate(view))
             header.setSortIndicator(tab.model.sort_column(), tab.model.sort_order())
             tab.model.modelReset.connect(lambda tab=tab: self._after_model_reset(tab))
             tab.model.layoutChanged.connect(lambda *_a, tab=tab: self._scroll_to_current(tab))
@@ -773,8 +892,7 @@ class MainWindow(QMainWindow):
     def _after_scores_changed(self) -> None:
         """Scores moved for many leads (models edited, time passed): read the list again,
         the counts and the lead on screen."""
-        if self.leads_model.is_loaded:
-            self.leads_model.reload()
+        self._reload_leads()
         self.detail.reload()
         self.refresh_counts()
         self._update_actions()
@@ -824,6 +942,8 @@ class MainWindow(QMainWindow):
             model.ensure_loaded()
             if self.leads_view.currentIndex().row() < 0 or self.detail.lead_id is None:
                 self._select_row(self.leads_view, 0)
+            if model.rowCount() == 0:
+                QTimer.singleShot(0, self, self._follow_highlight)  # an empty queue, an empty pane
             self._update_status()
         self._update_actions()
 
@@ -928,11 +1048,35 @@ class MainWindow(QMainWindow):
         if lead_id is None or lead_id == self.detail.lead_id:
             return
         if not self.confirm_leave_lead():
-            # Stay on the lead with the unsaved edits, and show the list that way too.
-            kept = self.detail.lead_id
-            row = self.leads_model.row_of(kept) if kept is not None else None
+            self._highlight_lead_on_screen()
+            return
+        self.detail.show_lead(lead_id)
+        self._update_actions()
+
+    def _highlight_lead_on_screen(self) -> None:
+        """The user kept a lead with unsaved edits: show the list that way too - its row
+        highlighted, or no row at all when it is no longer in the list."""
+        kept = self.detail.lead_id
+        row = self.leads_model.row_of(kept) if kept is not None else None
+        self._follow_selection = False
+        try:
             if row is not None:
                 self._select_row(self.leads_view, row)
+            else:
+                self.leads_view.selectionModel().clear()
+        finally:
+            self._follow_selection = True
+        self._update_actions()
+
+    def _follow_highlight(self) -> None:
+        """Make the pane show the highlighted lead, or the empty state when no row is
+        highlighted (an emptied queue), asking first about unsaved edits."""
+        self._detail_timer.stop()
+        lead_id = self.selected_lead_id()
+        if lead_id == self.detail.lead_id:
+            return
+        if not self.confirm_leave_lead():
+            self._highlight_lead_on_screen()
             return
         self.detail.show_lead(lead_id)
         self._update_actions()
@@ -1059,10 +1203,9 @@ class MainWindow(QMainWindow):
         self._resync([lead.id for lead in logged.leads])
         self.detail.reload()
         self.refresh_counts()
-        self.statusBar().showMessage(
-            f"Logged {dialog.type_combo.currentText()} — {len(logged.leads)} lead(s) re-scored.",
-            5000,
-        )
+        count = len(logged.leads)
+        rescored = f"{format_count(count)} {'lead' if count == 1 else 'leads'} re-scored"
+        self.statusBar().showMessage(f"Logged {dialog.logged_label()} — {rescored}.", 5000)
 
     def _after_lead_saved(self) -> None:
         for model in (self.leads_model, self.contacts_model, self.accounts_model):
@@ -1111,43 +1254,111 @@ class MainWindow(QMainWindow):
             return
         self._after_process(result.lead_ids)
         noun = "lead" if len(result.lead_ids) == 1 else "leads"
-        text = f"Assigned {len(result.lead_ids)} {noun} to {result.owner}"
+        text = f"Assigned {format_count(len(result.lead_ids))} {noun} to {result.owner}"
         if result.accepted:
-            text += f"; {len(result.accepted)} sales-accepted"
+            text += f"; {format_count(len(result.accepted))} sales-accepted"
+        if result.kept:
+            kept = len(result.kept)
+            text += f"; {format_count(kept)} kept {'its' if kept == 1 else 'their'} owner"
         self.statusBar().showMessage(text + ".", 6000)
 
     def _after_process(self, lead_ids: Iterable[int], *, reload_detail: bool = True) -> None:
         """After a process action: repaint the touched rows, take out those that left the
         queue, refresh the counts, and read the lead on screen again (unless the action
-        came from its own process bar, which already did)."""
+        came from its own process bar, which already did). When the lead on screen left,
+        the status bar names it: the pane moves on to the next lead (:meth:`_resync`)."""
         ids = list(lead_ids)
+        shown = self.detail.detail
         gone = self._resync(ids)
         if reload_detail and self.detail.lead_id in ids:
             self.detail.reload()
         self.refresh_counts()
         self._update_actions()
         if gone:
-            where = f"the {QUEUE_LABELS[self._queue]}" if self._queue != "all" else "the list"
-            noun = "lead left" if len(gone) == 1 else "leads left"
-            self.statusBar().showMessage(f"{len(gone)} {noun} {where}.", 5000)
+            where = _queue_place(self._queue)
+            if len(gone) == 1 and shown is not None and gone[0] == shown.id:
+                text = f"{shown.display_name} left {where}"
+            else:
+                noun = "lead left" if len(gone) == 1 else "leads left"
+                text = f"{format_count(len(gone))} {noun} {where}"
+            self.statusBar().showMessage(text + ".", 5000)
 
     def _resync(self, ids: list[int]) -> list[int]:
-        """Rows that leave the list are taken out without the pane jumping to the next
-        lead: the user still sees what they just did; the next row is highlighted and
-        Enter opens it."""
+        """Repaint the touched rows and take out those that left the list, keeping the
+        user's place (:meth:`_keep_place`). Returns the ids that left."""
+        place = self._place()
         self._follow_selection = False
         try:
             gone = self.leads_model.resync(ids)
-            current = self.leads_view.currentIndex()
-            if gone and current.isValid() and not self.leads_view.selectionModel().hasSelection():
-                self.leads_view.selectionModel().select(
-                    current,
+        finally:
+            self._follow_selection = True
+        self._keep_place(place)
+        return gone
+
+    def _reload_leads(self) -> None:
+        """Read the lead list again (scores moved, the process changed, F5) keeping the
+        user's place, as :meth:`_resync` does."""
+        if not self.leads_model.is_loaded:
+            return
+        place = self._place()
+        self._follow_selection = False
+        try:
+            self.leads_model.reload()
+        finally:
+            self._follow_selection = True
+        self._keep_place(place)
+
+    def _place(self) -> tuple[list[int], int]:
+        """The list as it is and the highlighted row (else the row of the lead on
+        screen; -1 for neither), to find the user's place after the list changed."""
+        row = self.leads_view.currentIndex().row()
+        if row < 0 and self.detail.lead_id is not None:
+            found = self.leads_model.row_of(self.detail.lead_id)
+            row = -1 if found is None else found
+        return self.leads_model.ids(), row
+
+    def _keep_place(self, place: tuple[list[int], int]) -> None:
+        """After rows left or the list was read again, the highlighted row and the lead on
+        screen are the same lead, so the next key or click acts on the lead the user sees.
+        The highlighted lead keeps its highlight while it is in the list; when it left,
+        the highlight lands on the lead that followed it - the row now at the same place,
+        as a mail client moves on after a delete - or on the last row; in an emptied list
+        nothing is highlighted and the pane shows its empty state. A multiple selection
+        whose highlighted lead stayed is left alone (assigned but still waiting)."""
+        old_ids, old_row = place
+        model = self.leads_model
+        view = self.leads_view
+        if not 0 <= old_row < len(old_ids):
+            return
+        row = model.row_of(old_ids[old_row])
+        stayed = row is not None
+        if row is None:
+            row = model.nearest_row(old_ids, old_row)
+        self._follow_selection = False
+        try:
+            if row is None:
+                view.selectionModel().clear()
+            elif not stayed or view.currentIndex().row() != row:
+                index = model.index(row, 0)
+                view.selectionModel().setCurrentIndex(
+                    index,
                     QItemSelectionModel.SelectionFlag.ClearAndSelect
                     | QItemSelectionModel.SelectionFlag.Rows,
                 )
-            return gone
+                view.scrollTo(index)
+            elif not view.selectionModel().hasSelection():
+                view.selectionModel().select(
+                    view.currentIndex(),
+                    QItemSelectionModel.SelectionFlag.ClearAndSelect
+                    | QItemSelectionModel.SelectionFlag.Rows,
+                )
         finally:
             self._follow_selection = True
+        if self.selected_lead_id() != self.detail.lead_id:
+            # Not at once: this may run inside a click on the pane's own process bar,
+            # whose widgets showing another lead replaces.
+            QTimer.singleShot(0, self, self._follow_highlight)
+        self._update_actions()
 
     def open_scoring(self) -> Any:
         """*Scoring → Scoring models…* (admins and marketers)."""
@@ -1188,8 +1399,7 @@ class MainWindow(QMainWindow):
         return editor
 
     def _after_process_edited(self) -> None:
-        if self.leads_model.is_loaded:
-            self.leads_model.reload()
+        self._reload_leads()
         self.detail.reload()
         self.refresh_counts()
         self.statusBar().showMessage("Process saved.", 5000)
@@ -1221,7 +1431,9 @@ class MainWindow(QMainWindow):
         """F5: read everything again (another program, or the command line, may have
         changed the database)."""
         for tab in self.list_tabs:
-            if tab.model.is_loaded:
+            if tab is self.list_tabs[0]:
+                self._reload_leads()
+            elif tab.model.is_loaded:
                 tab.model.reload()
         self.detail.reload()
         self.refresh_counts()

@@ -34,9 +34,10 @@ from leaddesk.services.lists import (
 )
 from leaddesk.store.database import Database
 from leaddesk.ui.clock import Clock, utc_now
-from leaddesk.ui.display import format_count, format_relative, format_time, stars_text
+from leaddesk.ui.display import ERROR_COLOUR, format_count, format_relative, format_time, stars_text
 from leaddesk.ui.qt import (
     QAbstractTableModel,
+    QColor,
     QFont,
     QGuiApplication,
     QModelIndex,
@@ -82,6 +83,8 @@ class LazyTableModel(QAbstractTableModel):
     PAGE_SIZE = 150
     CACHE_LIMIT = 3000
     columns: tuple[Column, ...] = ()
+    default_order: tuple[str, ...] = ()
+    """Sort keys in the order the columns first stand on screen; empty: model order."""
     nouns = ("row", "rows")
 
     def __init__(
@@ -104,7 +107,7 @@ class LazyTableModel(QAbstractTableModel):
     def _fetch_rows(self, ids: Sequence[int]) -> Mapping[int, Any]:
         raise NotImplementedError
 
-    def _foreground(self, row: Any) -> Any:
+    def _foreground(self, row: Any, column: Column) -> Any:
         return None
 
     def _font(self, row: Any, column: Column) -> QFont | None:
@@ -216,6 +219,30 @@ class LazyTableModel(QAbstractTableModel):
 
     def id_at(self, row: int) -> int | None:
         return self._ids[row] if 0 <= row < len(self._ids) else None
+
+    def ids(self) -> list[int]:
+        """A copy of the ids in list order: what the list was, to find one's place in it
+        after it changed (:meth:`nearest_row`)."""
+        return list(self._ids)
+
+    def nearest_row(self, old_ids: Sequence[int], old_row: int) -> int | None:
+        """Where the user's place went after records left or the list was read again:
+        the row, in the list as it is now, of the first record at or below ``old_row`` in
+        ``old_ids`` that is still listed (the next message, as a mail client moves to
+        after a delete), else of the nearest one above it; ``None`` for an empty list."""
+        if not self._ids:
+            return None
+        positions = self._position_map()
+        start = min(max(old_row, 0), len(old_ids))
+        for record_id in old_ids[start:]:
+            row = positions.get(record_id)
+            if row is not None:
+                return row
+        for record_id in reversed(old_ids[:start]):
+            row = positions.get(record_id)
+            if row is not None:
+                return row
+        return min(start, len(self._ids) - 1)
 
     def row_of(self, record_id: int) -> int | None:
         if self._positions is not None:
@@ -378,7 +405,7 @@ class LazyTableModel(QAbstractTableModel):
                 return column.tooltip(row, self._clock()) or None
             return column.text(row, self._clock()) or None
         if role == Qt.ItemDataRole.ForegroundRole:
-            return self._foreground(row)
+            return self._foreground(row, column)
         return self._font(row, column)
 
 
@@ -386,7 +413,25 @@ def _text(value: object) -> str:
     return "" if value is None else str(value)
 
 
+STATUS_LABELS = {"won": "Won", "disqualified": "Disqualified"}
+"""A closed lead's status as its Stage cell starts with it (open leads show the stage)."""
+WON_COLOUR = "#2e7d32"
+
+
+def _stage_text(row: LeadRow, _now: datetime) -> str:
+    """A closed lead says so first ("Won · Sales acceptance"): won and disqualified
+    leads are both greyed, and the status, not where it stopped, is what tells them apart.
+    The list has no Status column (the services cannot sort by status), so the Stage
+    cell carries it, which also keeps a sort by stage grouping leads where they stopped."""
+    status = STATUS_LABELS.get(row.status)
+    return f"{status} · {row.stage_label}" if status else row.stage_label
+
+
 def _status_note(row: LeadRow, _now: datetime) -> str:
+    if row.status == "won":
+        return f"Won (closed at the {row.stage_label} stage)"
+    if row.status == "disqualified":
+        return f"Disqualified (ruled out at the {row.stage_label} stage)"
     if row.status != "open":
         return f"{row.stage_label} — {row.status}"
     return row.stage_label + (" — sales-ready" if row.sales_ready else "")
@@ -396,13 +441,13 @@ LEAD_COLUMNS = (
     Column(
         "Name",
         "name",
-        130,
+        124,
         lambda r, _n: r.name,
         lambda r, _n: f"{r.name} <{r.email}>" if r.email else r.name,
     ),
-    Column("Company", "company", 100, lambda r, _n: _text(r.company)),
+    Column("Company", "company", 96, lambda r, _n: _text(r.company)),
     Column("Topic", "topic", 110, lambda r, _n: r.topic),
-    Column("Score", "score", 46, lambda r, _n: str(r.score), numeric=True),
+    Column("Score", "score", 58, lambda r, _n: str(r.score), numeric=True),
     Column(
         "Stars",
         "stars",
@@ -410,8 +455,14 @@ LEAD_COLUMNS = (
         lambda r, _n: stars_text(r.stars),
         lambda r, _n: f"{r.stars} of 5 stars",
     ),
-    Column("Stage", "stage", 118, lambda r, _n: r.stage_label, _status_note),
-    Column("Owner", "owner", 95, lambda r, _n: _text(r.owner)),
+    Column("Stage", "stage", 118, _stage_text, _status_note),
+    Column(
+        "Owner",
+        "owner",
+        104,
+        lambda r, _n: _text(r.owner),
+        lambda r, _n: f"Owner: {r.owner}" if r.owner else "No owner yet",
+    ),
     Column(
         "Last activity",
         "last_activity",
@@ -424,8 +475,24 @@ assert tuple(c.sort_key for c in LEAD_COLUMNS) == LEAD_SORT_KEYS
 
 
 class LeadTableModel(LazyTableModel):
+    """The lead list. ``default_order`` is how the columns stand on screen until the user
+    moves them (the model's own order is the services' sort keys): at 1280 pixels the
+    list is about 570 wide, and what a queue is worked by must fit in it - who the lead
+    is, its score, its stage and its owner (a manager assigning from Sales acceptance
+    needs the owner); the topic and the rest follow, a scroll away."""
+
     columns = LEAD_COLUMNS
     nouns = ("lead", "leads")
+    default_order = (
+        "name",
+        "company",
+        "score",
+        "stage",
+        "owner",
+        "topic",
+        "stars",
+        "last_activity",
+    )
 
     def __init__(
         self,
@@ -442,12 +509,16 @@ class LeadTableModel(LazyTableModel):
     def _fetch_rows(self, ids: Sequence[int]) -> Mapping[int, LeadRow]:
         return lead_rows(self._db, ids)
 
-    def _foreground(self, row: LeadRow) -> Any:
-        if row.status != "open":
-            return QGuiApplication.palette().color(
-                QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text
-            )
-        return None
+    def _foreground(self, row: LeadRow, column: Column) -> Any:
+        """Closed leads are greyed (off the pipeline); their Stage cell is coloured by
+        how they closed, green for won and red for disqualified, so the two read apart."""
+        if row.status == "open":
+            return None
+        if column.sort_key == "stage" and row.status in STATUS_LABELS:
+            return QColor(WON_COLOUR if row.status == "won" else ERROR_COLOUR)
+        return QGuiApplication.palette().color(
+            QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text
+        )
 
     def _font(self, row: LeadRow, column: Column) -> QFont | None:
         if row.sales_ready and row.status == "open" and column.sort_key in ("name", "score"):

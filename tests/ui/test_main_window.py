@@ -6,14 +6,17 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pytestqt.qtbot import QtBot
 
-from leaddesk.services import records
+from leaddesk.services import process, records
 from leaddesk.services.lists import LeadQuery, lead_ids
+from leaddesk.services.process import Actor
 from leaddesk.store.database import Database
 from leaddesk.ui import main_window
+from leaddesk.ui.assign_dialog import AssignDialog
 from leaddesk.ui.log_activity_dialog import LogActivityDialog
 from leaddesk.ui.main_window import MainWindow
 from leaddesk.ui.qt import QApplication, QLineEdit, QMessageBox, QPoint, Qt, QWidget
@@ -404,3 +407,320 @@ def test_the_window_checkpoints_the_wal_off_the_ui_thread(
     make_window(small_desk)
     qtbot.waitUntil(lambda: bool(threads))
     assert threads[0] is not threading.main_thread()
+
+
+# --- the highlighted row and the lead on screen stay the same lead -------------------------
+
+
+def sales_acceptance_window(
+    qtbot: QtBot, make_window: MakeWindow, db: Database, team: dict[str, Actor], count: int
+) -> tuple[MainWindow, list[int]]:
+    """The manager's Sales acceptance queue holding ``count`` leads (all Sam's, so Sales
+    accepted can be ticked), sorted by name."""
+    leads = lead_ids(db, LeadQuery(sort="name", descending=False))[:count]
+    for lead in leads:
+        process.mark(db, lead, "sales_ready", True, team["manager"], NOW)
+    process.assign(db, leads, "Sam", team["manager"], NOW)
+    window = make_window(db)
+    window.set_actor(team["manager"])
+    activate(qtbot, window)
+    window.show_queue("sales_acceptance", focus=True)
+    window.leads_view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+    assert [window.leads_model.id_at(r) for r in range(count)] == leads
+    return window, leads
+
+
+def click_row(qtbot: QtBot, window: MainWindow, row: int, modifier: Any = None) -> None:
+    view = window.leads_view
+    point = view.visualRect(window.leads_model.index(row, 0)).center()
+    if modifier is None:
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=point)
+    else:
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, modifier, point)
+
+
+def highlighted(window: MainWindow) -> list[int]:
+    rows = window.leads_view.selectionModel().selectedRows()
+    return sorted(index.row() for index in rows)
+
+
+def test_when_the_lead_on_screen_leaves_the_queue_the_next_one_is_shown(
+    qtbot: QtBot, make_window: MakeWindow, small_desk: Database, team: dict[str, Actor]
+) -> None:
+    window, leads = sales_acceptance_window(qtbot, make_window, small_desk, team, 4)
+    click_row(qtbot, window, 1)
+    qtbot.waitUntil(lambda: window.detail.lead_id == leads[1])
+    name = window.detail.name_label.text()
+
+    qtbot.mouseClick(window.detail.process.next_button, Qt.MouseButton.LeftButton)  # accepted
+    assert window.leads_model.rowCount() == 3
+    # The highlight stays at the same place, on the lead that followed...
+    assert window.leads_view.currentIndex().row() == 1 and highlighted(window) == [1]
+    assert window.selected_lead_id() == leads[2]
+    # ...and the pane shows that lead, not the one that left.
+    qtbot.waitUntil(lambda: window.detail.lead_id == leads[2])
+    assert window.statusBar().currentMessage() == f"{name} left the Sales acceptance queue."
+
+    # The last row leaving lands on the new last row.
+    click_row(qtbot, window, 2)
+    qtbot.waitUntil(lambda: window.detail.lead_id == leads[3])
+    qtbot.mouseClick(window.detail.process.next_button, Qt.MouseButton.LeftButton)
+    assert highlighted(window) == [1] and window.selected_lead_id() == leads[2]
+    qtbot.waitUntil(lambda: window.detail.lead_id == leads[2])
+
+    # The last lead leaving empties the list and the pane.
+    for _ in range(2):
+        qtbot.waitUntil(lambda: window.detail.process.next_button.isEnabled())
+        qtbot.mouseClick(window.detail.process.next_button, Qt.MouseButton.LeftButton)
+    assert window.leads_model.rowCount() == 0
+    qtbot.waitUntil(lambda: window.detail.lead_id is None)
+    assert window.selected_lead_id() is None and not window.log_action.isEnabled()
+
+
+def test_assigning_and_accepting_several_leads_moves_highlight_and_pane_together(
+    qtbot: QtBot, make_window: MakeWindow, small_desk: Database, team: dict[str, Actor]
+) -> None:
+    window, leads = sales_acceptance_window(qtbot, make_window, small_desk, team, 5)
+    click_row(qtbot, window, 1)
+    click_row(qtbot, window, 3, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.waitUntil(lambda: window.detail.lead_id == leads[3])
+    assert window.selected_lead_ids() == leads[1:4]
+
+    qtbot.keyClick(
+        window.leads_view,
+        Qt.Key.Key_A,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
+    dialog = next(d for d in window.findChildren(AssignDialog) if d.isVisible())
+    dialog.accept_box.setChecked(True)
+    qtbot.keyClick(dialog.people, Qt.Key.Key_Return)  # to Sam, who owns them already
+    assert [window.leads_model.id_at(r) for r in range(2)] == [leads[0], leads[4]]
+    # The highlighted lead left: the lead after it is highlighted, alone, and shown.
+    assert highlighted(window) == [1] and window.selected_lead_id() == leads[4]
+    qtbot.waitUntil(lambda: window.detail.lead_id == leads[4])
+    assert window.statusBar().currentMessage() == "Assigned 3 leads to Sam; 3 sales-accepted."
+
+
+def test_assigning_without_leaving_keeps_the_selection(
+    qtbot: QtBot, make_window: MakeWindow, small_desk: Database, team: dict[str, Actor]
+) -> None:
+    window, leads = sales_acceptance_window(qtbot, make_window, small_desk, team, 3)
+    click_row(qtbot, window, 0)
+    click_row(qtbot, window, 1, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.waitUntil(lambda: window.detail.lead_id == leads[1])
+    dialog = window.assign_selected()
+    assert dialog is not None
+    qtbot.keyClick(dialog.people, Qt.Key.Key_Return)
+    assert highlighted(window) == [0, 1] and window.detail.lead_id == leads[1]
+
+
+def test_unsaved_edits_on_a_lead_that_left_are_not_dropped(
+    qtbot: QtBot,
+    make_window: MakeWindow,
+    small_desk: Database,
+    team: dict[str, Actor],
+    message_boxes: MessageBoxes,
+) -> None:
+    window, leads = sales_acceptance_window(qtbot, make_window, small_desk, team, 2)
+    click_row(qtbot, window, 0)
+    qtbot.waitUntil(lambda: window.detail.lead_id == leads[0])
+    text_field(window, "contact.phone").setText("+1 555 0100")
+    message_boxes.answer = QMessageBox.StandardButton.Cancel
+    process.mark(small_desk, leads[0], "sales_accepted", True, team["manager"], NOW)
+    window.refresh()  # F5: the lead left the queue while its edits wait
+    qtbot.waitUntil(lambda: "question" in message_boxes.kinds())
+    # The user stays with the edits: no other row pretends to be on screen.
+    assert window.detail.lead_id == leads[0]
+    assert window.selected_lead_id() is None and highlighted(window) == []
+
+
+# --- the status bar -------------------------------------------------------------------------
+
+
+def test_logging_says_the_type_as_labelled_and_counts_leads_properly(
+    qtbot: QtBot, make_window: MakeWindow, small_desk: Database
+) -> None:
+    window = make_window(small_desk)
+    select_lead(qtbot, window, 0)
+    dialog = window.log_activity()
+    assert isinstance(dialog, LogActivityDialog)
+    qtbot.keyClicks(dialog.type_combo.lineEdit(), "meeting")
+    dialog.type_combo.setCurrentText("meeting")
+    qtbot.mouseClick(
+        dialog.buttons.button(dialog.buttons.StandardButton.Ok), Qt.MouseButton.LeftButton
+    )
+    assert dialog.logged is not None
+    count = len(dialog.logged.leads)
+    noun = "lead" if count == 1 else "leads"
+    assert window.statusBar().currentMessage() == (
+        f"Logged Meeting held — {count} {noun} re-scored."
+    )
+    assert "(s)" not in window.statusBar().currentMessage()
+
+
+# --- the lead list's columns ----------------------------------------------------------------
+
+
+def test_owner_and_a_telling_stage_fit_the_list_at_1280(
+    qtbot: QtBot, make_window: MakeWindow, small_desk: Database
+) -> None:
+    window = make_window(small_desk)
+    window.resize(1280, 800)
+    window.splitter.setSizes(list(main_window.DEFAULT_SPLIT))
+    qtbot.wait(10)
+    view = window.leads_view
+    header = view.horizontalHeader()
+    keys = [column.sort_key for column in window.leads_model.columns]
+    for key in ("name", "company", "score", "stage", "owner"):
+        section = keys.index(key)
+        assert header.sectionViewportPosition(section) + header.sectionSize(section) <= (
+            view.viewport().width()
+        ), key
+    delegate = view.itemDelegateForColumn(keys.index("stage"))
+    assert isinstance(delegate, main_window.StageDelegate)
+    width = header.sectionSize(keys.index("stage")) - delegate.TEXT_MARGIN
+    metrics = view.fontMetrics()
+    short = {
+        main_window.abbreviate(label, lambda t: metrics.horizontalAdvance(t) <= width)
+        for label in ("Telemarketing acceptance", "Telemarketing qualification")
+    }
+    assert len(short) == 2 and all(metrics.horizontalAdvance(t) <= width for t in short)
+    assert {text.split(" ")[-1] for text in short} == {"acceptance", "qualification"}
+
+
+def test_moved_columns_survive_a_restart(
+    qtbot: QtBot, make_window: MakeWindow, small_desk: Database
+) -> None:
+    window = make_window(small_desk)
+    header = window.leads_view.horizontalHeader()
+    topic = [c.sort_key for c in window.leads_model.columns].index("topic")
+    assert header.visualIndex(topic) == 5  # after name, company, score, stage, owner
+    header.moveSection(header.visualIndex(topic), 1)
+    header.resizeSection(topic, 150)
+    window.close()
+
+    again = make_window(small_desk).leads_view.horizontalHeader()
+    assert (again.visualIndex(topic), again.sectionSize(topic)) == (1, 150)
+
+
+def test_the_sort_arrow_points_the_way_the_list_runs(
+    qtbot: QtBot, make_window: MakeWindow, small_desk: Database
+) -> None:
+    window = make_window(small_desk)
+    header = window.leads_view.horizontalHeader()
+    assert isinstance(header, main_window.RecordHeader)
+    score = [c.sort_key for c in window.leads_model.columns].index("score")
+    window.leads_view.sortByColumn(score, Qt.SortOrder.DescendingOrder)
+    scores = [window.leads_model.record(r).score for r in range(6)]  # type: ignore[union-attr]
+    assert scores == sorted(scores, reverse=True)
+    image = header.grab().toImage()
+    left = header.sectionViewportPosition(score)
+    right = left + header.sectionSize(score)
+    dark = [
+        (x, y)
+        for x in range(right - 16, right - 2)
+        for y in range(image.height())
+        if image.pixelColor(x, y).lightness() < 100
+    ]
+    assert dark, "no arrow drawn"
+    ys = sorted({y for _x, y in dark})
+    widths = [sum(1 for _x, y in dark if y == row) for row in ys]
+    assert widths[0] > widths[-1]  # wide at the top, a point at the bottom: pointing down
+    # The label keeps clear of the arrow.
+    label_right = max(
+        (
+            x
+            for x in range(left, right - 16)
+            for y in ys
+            if image.pixelColor(x, y).lightness() < 100
+        ),
+        default=left,
+    )
+    assert min(x for x, _y in dark) - label_right >= 3
+
+
+# --- assigning leads that already have an owner ---------------------------------------------
+
+
+def test_assigning_says_whose_the_leads_are_and_asks_before_taking_them(
+    qtbot: QtBot,
+    make_window: MakeWindow,
+    small_desk: Database,
+    team: dict[str, Actor],
+    message_boxes: MessageBoxes,
+) -> None:
+    process.add_user(small_desk, "Sol", "salesperson", team["admin"], NOW)
+    window, leads = sales_acceptance_window(qtbot, make_window, small_desk, team, 3)
+    process.unassign(small_desk, leads[2], team["manager"], NOW)
+    window.refresh()
+    click_row(qtbot, window, 0)
+    click_row(qtbot, window, 2, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.mouseClick(window.assign_button, Qt.MouseButton.LeftButton)
+    dialog = next(d for d in window.findChildren(AssignDialog) if d.isVisible())
+    assert dialog.owners_label.text() == "2 of the 3 already have an owner: Sam (2)."
+
+    dialog.choose("Sam")  # Sam already has them: nothing is taken from anyone
+    assert not dialog.reassign_label.isVisible()
+    dialog.choose("Sol")
+    assert dialog.reassign_label.isVisible()
+    assert "takes 2 leads from Sam" in dialog.reassign_label.text()
+
+    message_boxes.answer = QMessageBox.StandardButton.Cancel
+    qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    assert dialog.isVisible() and dialog.result is None  # back in the dialog
+    kind, title, text = message_boxes.shown[-1]
+    assert (kind, title) == ("question", "Reassign leads?")
+    assert "2 of the 3 leads already belong to someone else: Sam (2)" in text
+    assert {window.leads_model.record(r).owner for r in range(2)} == {"Sam"}  # type: ignore[union-attr]
+
+    message_boxes.answer = QMessageBox.StandardButton.No  # only the lead nobody has
+    qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    assert not dialog.isVisible()
+    owners = [window.leads_model.record(r).owner for r in range(3)]  # type: ignore[union-attr]
+    assert owners == ["Sam", "Sam", "Sol"]
+    assert window.statusBar().currentMessage() == ("Assigned 1 lead to Sol; 2 kept their owner.")
+
+    dialog = window.assign_selected()
+    assert dialog is not None
+    assert dialog.owners_label.text() == "All 3 already have an owner: Sam (2), Sol (1)."
+    dialog.choose("Sol")
+    message_boxes.answer = QMessageBox.StandardButton.Yes
+    qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    assert "All 2 leads" not in message_boxes.shown[-1][2]
+    owners = [window.leads_model.record(r).owner for r in range(3)]  # type: ignore[union-attr]
+    assert owners == ["Sol", "Sol", "Sol"]
+
+
+def test_a_single_lead_with_an_owner_is_not_reassigned_silently(
+    qtbot: QtBot,
+    make_window: MakeWindow,
+    small_desk: Database,
+    team: dict[str, Actor],
+    message_boxes: MessageBoxes,
+) -> None:
+    process.add_user(small_desk, "Sol", "salesperson", team["admin"], NOW)
+    window, leads = sales_acceptance_window(qtbot, make_window, small_desk, team, 1)
+    click_row(qtbot, window, 0)
+    qtbot.waitUntil(lambda: window.detail.lead_id == leads[0])
+    dialog = window.assign_lead_on_screen()
+    assert dialog is not None
+    assert dialog.owners_label.text() == "It belongs to Sam."
+    assert dialog.chosen_name() == "Sam"  # its owner is preselected
+    dialog.choose("Sol")
+    message_boxes.answer = QMessageBox.StandardButton.No  # not offered: nothing else to give
+    qtbot.keyClick(dialog.people, Qt.Key.Key_Return)
+    assert message_boxes.shown[-1][2] == "This lead belongs to Sam. Give it to Sol instead?"
+    assert dialog.isVisible()
+    assert window.leads_model.record(0).owner == "Sam"  # type: ignore[union-attr]
+
+
+def test_an_empty_queue_shows_an_empty_pane(
+    qtbot: QtBot, make_window: MakeWindow, small_desk: Database
+) -> None:
+    window = make_window(small_desk)
+    qtbot.waitUntil(lambda: window.detail.lead_id is not None)
+    window.show_queue("sales_acceptance", focus=True)
+    assert window.leads_model.rowCount() == 0
+    qtbot.waitUntil(lambda: window.detail.lead_id is None)
+    window.show_queue("all", focus=True)
+    qtbot.waitUntil(lambda: window.detail.lead_id == window.selected_lead_id() is not None)

@@ -116,9 +116,10 @@ def test_a_telemarketer_works_a_lead_from_the_queue_to_sales_ready(
     assert list(bar.flag_boxes) == ["sales_accepted"]
     assert (count(window, "telemarketing"), count(window, "sales_acceptance")) == (1, 1)
     assert [window.leads_model.id_at(0)] == [carla]  # it left the queue…
-    assert window.detail.lead_id == eva  # …but stays on screen
+    qtbot.waitUntil(lambda: window.detail.lead_id == carla)  # …and the next lead is shown
     assert "left the Telemarketing queue" in window.statusBar().currentMessage()
 
+    window.detail.show_lead(eva)  # Eva's trail, as when she is opened from All leads
     window.detail.show_tab(TAB_HISTORY)
     timeline = window.detail.history_texts()
     assert timeline[0] == ("Tina", "stage Telemarketing qualification → Sales acceptance")

@@ -16,6 +16,7 @@ from leaddesk.ui import table_models
 from leaddesk.ui.qt import QItemSelectionModel, QPersistentModelIndex, Qt, QTableView
 from leaddesk.ui.table_models import (
     ID_ROLE,
+    LEAD_COLUMNS,
     AccountTableModel,
     ContactTableModel,
     LazyTableModel,
@@ -227,3 +228,58 @@ def test_selection_model_survives_search_reset(qtbot: QtBot, small_desk: Databas
     assert model.rowCount() == 1
     globex = model.record(0)
     assert globex is not None and globex.name == "Globex"
+
+
+def test_nearest_row_finds_the_users_place_after_rows_left(five_hundred: RowSpy) -> None:
+    model = LeadTableModel(Database("sqlite://"), lambda: NOW)
+    model.reload()
+    before = model.ids()
+    assert model.nearest_row(before, 10) == 10  # nothing left: same row
+    model._remove_ids({11, 12, 13, 41})  # rows 10-12 and 40 (ids count from 1)
+    assert model.nearest_row(before, 10) == 10  # the first lead below that stayed (#14)
+    assert model.id_at(10) == 14
+    assert model.nearest_row(before, 45) == 41  # rows above it left: it moved up
+    model._remove_ids(set(range(490, 501)))
+    assert model.nearest_row(before, 499) == model.rowCount() - 1  # nothing below: last
+    model._remove_ids(set(before))
+    assert model.nearest_row(before, 3) is None
+
+
+def test_won_and_disqualified_leads_read_apart(
+    qtmodeltester: ModelTester, small_desk: Database
+) -> None:
+    from leaddesk.services import process
+
+    admin = process.current_user(small_desk)
+    model = LeadTableModel(small_desk, lambda: NOW)
+    model.reload()
+    model.sort(0, ASC)
+    won, lost, still_open = model.id_at(0), model.id_at(2), model.id_at(3)
+    assert won is not None and lost is not None and still_open is not None
+    process.win(small_desk, won, admin, NOW)
+    process.disqualify(small_desk, lost, "No budget", admin, NOW)
+    model.reload()
+    qtmodeltester.check(model)
+    stage = [c.sort_key for c in LEAD_COLUMNS].index("stage")
+
+    def cell(lead_id: int, role: Qt.ItemDataRole, column: int = stage) -> object:
+        row = model.row_of(lead_id)
+        assert row is not None
+        return model.data(model.index(row, column), role)
+
+    display, tooltip = Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole
+    colour = Qt.ItemDataRole.ForegroundRole
+    assert str(cell(won, display)).startswith("Won · ")
+    assert str(cell(lost, display)).startswith("Disqualified · ")
+    assert not str(cell(still_open, display)).startswith(("Won", "Disqualified"))
+    assert str(cell(won, tooltip)).startswith("Won (closed at the ")
+    assert str(cell(lost, tooltip)).startswith("Disqualified (ruled out at the ")
+    assert cell(won, colour) != cell(lost, colour)  # green and red, not the same grey
+    assert cell(won, colour, 0) == cell(lost, colour, 0)  # both greyed elsewhere
+    assert cell(still_open, colour, 0) is None
+
+
+def test_lead_columns_open_in_the_order_a_queue_is_worked(small_desk: Database) -> None:
+    keys = [c.sort_key for c in LEAD_COLUMNS]
+    assert sorted(LeadTableModel.default_order) == sorted(keys)
+    assert LeadTableModel.default_order[:5] == ("name", "company", "score", "stage", "owner")
