@@ -21,9 +21,14 @@ model edit re-scores 100,000 leads over 1,000,000 activities and must take about
   its window, memoised on the properties' JSON text: a million rows cost a few hundred
   evaluations. Property rules and exclusions are evaluated by the engine once per
   distinct value of the fields they read, column by column over all leads.
-* **One query of leads** joined to their contact, account and stored scores feeds a
-  column-wise combination (inactivity, clamping, stars) that follows the engine's
-  arithmetic; only the differences are written.
+* **One query of leads** joined to their contact, account and stored scores, returned
+  as one JSON array per column (cheaper than a Python row per lead), feeds a column-wise
+  combination (inactivity, clamping, stars) that follows the engine's arithmetic; only
+  the differences are written.
+* **Both cores, when the caller allows it** (``parallel_reads``: the daily re-score and
+  model edits, not imports): read-only connections aggregate slices of the contacts in
+  threads of their own while the caller's connection reads the leads; the caller's
+  transaction holds the write lock, so they read exactly what it would.
 
 SQL compares times as text: SQLAlchemy stores naive UTC datetimes in SQLite as
 ``YYYY-MM-DD HH:MM:SS.ffffff``, which sorts chronologically; ``+occurred_at`` drops the
@@ -39,11 +44,15 @@ scored" move looks for), not when it was last confirmed.
 
 from __future__ import annotations
 
+import itertools
 import json
 import operator
+import sqlite3
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -81,6 +90,8 @@ _BOOL_COLUMNS = frozenset({"is_employee", "is_customer", "email_subscribed"})
 _LEAD_COLUMNS = ("topic", "source", "stage", "status")
 _EPOCH = datetime(1970, 1, 1)
 _SUM, _MAX = "sum", "max"
+#: Slices of contacts the activity aggregate is split into on parallel reads.
+PARALLEL_SLICES = 2
 
 
 @dataclass(frozen=True)
@@ -476,12 +487,96 @@ class _Scored:
     never_scored: Sequence[int]
 
 
+# --------------------------------------------------------------------------- parallel reads
+
+
+def _parallel_file(driver: Any) -> str | None:
+    """The database file other connections may read instead of ``driver``, or None.
+
+    Only while ``driver`` is inside a write transaction: it then holds SQLite's write
+    lock, so nothing can be committed until it finishes and a connection opened now reads
+    exactly the state the transaction started from. Whether the transaction's own
+    uncommitted changes matter is the caller's call (``parallel_reads``); an in-memory or
+    temporary database has no file to share. Only in WAL mode, where readers never wait
+    for the writer (``Database`` always sets it; a file from elsewhere may not have it).
+    """
+    if not driver.in_transaction:
+        return None
+    if str(driver.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+        return None
+    for _seq, name, file in driver.execute("PRAGMA database_list").fetchall():
+        if name == "main":
+            return str(file) if file else None
+    return None
+
+
+class _Reader:
+    """One read-only connection running one slice of the activity aggregate in a thread of
+    its own.
+
+    Python's sqlite3 releases the GIL while SQLite steps, so the slices and the caller's
+    connection (reading the leads meanwhile) use both cores.
+    """
+
+    def __init__(self, path: str, bundles: Sequence[_Bundle]) -> None:
+        uri = Path(path).absolute().as_uri() + "?mode=ro"
+        self.connection = sqlite3.connect(
+            uri, uri=True, check_same_thread=False, isolation_level=None
+        )
+        self.thread: threading.Thread | None = None
+        self.rows: list[Any] = []
+        self.error: BaseException | None = None
+        try:
+            self.connection.execute("SELECT json_array(1)").fetchall()
+            self.connection.execute("PRAGMA query_only=ON")
+            self.connection.execute("PRAGMA busy_timeout=5000")
+            self.connection.execute("PRAGMA cache_size=-65536")
+            # Memory-mapped: a fresh connection's cache is empty, and copying every page
+            # of the index into it costs more than the aggregate saves.
+            self.connection.execute("PRAGMA mmap_size=4294967296")
+            for number, bundle in enumerate(bundles):
+                self.connection.create_function(
+                    f"{_FUNCTION}_{number}", 1, bundle.__getitem__, deterministic=True
+                )
+        except BaseException:
+            self.connection.close()
+            raise
+
+    def start(self, sql: str, params: Sequence[object]) -> None:
+        self.thread = threading.Thread(
+            target=self._run, args=(sql, params), name="leaddesk-bulk-read", daemon=True
+        )
+        self.thread.start()
+
+    def _run(self, sql: str, params: Sequence[object]) -> None:
+        try:
+            self.rows = self.connection.execute(sql, params).fetchall()
+        except BaseException as exc:  # handed to the caller's thread by result()
+            self.error = exc
+
+    def result(self) -> list[Any]:
+        assert self.thread is not None
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.rows
+
+    def close(self) -> None:
+        """Stop a read still running (a cancel, an error elsewhere) and let go of the file."""
+        if self.thread is not None:
+            if self.thread.is_alive():
+                self.connection.interrupt()
+            self.thread.join()
+        self.connection.close()
+
+
 def _score_all(
     session: Session,
     models: Sequence[ScoringModel],
     model_ids: Sequence[int],
     now: datetime,
     progress: Progress | None,
+    parallel_reads: bool = False,
 ) -> _Scored:
     from leaddesk.services.scoring import RescoreCancelled
 
@@ -489,13 +584,27 @@ def _score_all(
     driver = _raw_connection(session)
     planner = _Planner(_utc_naive(now), _FUNCTION)
     plans = [planner.plan(i, model) for i, model in enumerate(models)]
+    path = _parallel_file(driver) if parallel_reads and planner.columns else None
 
     for number, bundle in enumerate(planner.bundles):
         driver.create_function(f"{_FUNCTION}_{number}", 1, bundle.__getitem__, deterministic=True)
     cursor = driver.cursor()
+    readers: list[_Reader] = []
     try:
-        return _score_with(cursor, planner, plans, model_ids, progress, RescoreCancelled)
+        if path is not None and PARALLEL_SLICES > 0:
+            try:
+                for _ in range(PARALLEL_SLICES):
+                    readers.append(_Reader(path, planner.bundles))
+            except sqlite3.Error:
+                # No second connection (a read-only folder, an SQLite without JSON):
+                # the caller's connection reads everything, as it always may.
+                for reader in readers:
+                    reader.close()
+                readers = []
+        return _score_with(cursor, planner, plans, model_ids, progress, RescoreCancelled, readers)
     finally:
+        for reader in readers:
+            reader.close()
         cursor.close()
         for number in range(len(planner.bundles)):
             driver.create_function(f"{_FUNCTION}_{number}", 1, None)  # drop the memos
@@ -504,7 +613,10 @@ def _score_all(
 _FIXED = 8  # lead query columns before the stored scores
 
 
-def _lead_query(fields: Sequence[str], model_ids: Sequence[int]) -> tuple[str, list[object]]:
+def _lead_parts(
+    fields: Sequence[str], model_ids: Sequence[int]
+) -> tuple[list[str], str, list[object]]:
+    """The lead query's column expressions, its FROM clause and parameters."""
     columns = ["l.id", "c.id", "l.account_id", "acc.id", "l.created_at", "l.score", "l.stars"]
     columns.append("l.scored_at IS NULL")
     joins = [
@@ -522,7 +634,99 @@ def _lead_query(fields: Sequence[str], model_ids: Sequence[int]) -> tuple[str, l
     for name in fields:
         spec = _field_sql(name)
         columns.append("NULL" if spec is None else spec[0])
-    return f"SELECT {', '.join(columns)} {' '.join(joins)} ORDER BY l.id", params
+    return columns, " ".join(joins), params
+
+
+def _lead_sql(fields: Sequence[str], model_ids: Sequence[int]) -> tuple[str, list[object]]:
+    """The lead query as one row holding one JSON array per column.
+
+    Building a Python row per lead and transposing costs more than SQLite's JSON text plus
+    ``json.loads`` per column, and SQLite builds it without holding the GIL, which the
+    parallel slices' bundles need meanwhile. JSON keeps
+    integers and texts exactly, not REALs (15 digits) and not BLOBs (an error): see
+    ``_lead_columns``.
+    """
+    columns, source, params = _lead_parts(fields, model_ids)
+    arrays = ", ".join(f"json_group_array({sql})" for sql in columns)
+    return f"SELECT {arrays} {source}", params
+
+
+def _lead_columns(
+    cursor: Any, row: Sequence[Any] | None, fields: Sequence[str], model_ids: Sequence[int]
+) -> list[list[Any]]:
+    """The lead columns, in lead-id order, every value as the driver returns it in a row.
+
+    ``row`` is ``_lead_sql``'s result, None when it could not be built (a BLOB): then
+    every column is read as rows. A fact column with a REAL in it is read again as rows
+    (JSON rounds REALs to 15 digits, and conditions may compare all 17); the columns
+    before the facts are integers and stored times by the schema.
+    """
+    columns, source, params = _lead_parts(fields, model_ids)
+    if row is None:
+        rows = cursor.execute(f"SELECT {', '.join(columns)} {source} ORDER BY l.id", params)
+        out = [list(column) for column in zip(*rows, strict=True)]
+        return out or [[] for _ in columns]
+    out = [json.loads(text) for text in row]
+    for n in range(len(columns) - len(fields), len(columns)):
+        if float in set(map(type, out[n])):
+            sql = f"SELECT {columns[n]} {source} ORDER BY l.id"
+            out[n] = [value for (value,) in cursor.execute(sql, params)]
+    ids = out[0]
+    if any(map(operator.ge, ids, itertools.islice(ids, 1, None))):
+        # SQLite adds the leads up in the order it scans them, which is by id; should
+        # that ever change, sort here.
+        order = sorted(range(len(ids)), key=ids.__getitem__)
+        out = [[column[i] for i in order] for column in out]
+    return out
+
+
+def _lead_row(fetch: Callable[[], Sequence[Any]]) -> Sequence[Any] | None:
+    """``_lead_sql``'s row from ``fetch``, or None when JSON could not hold a value."""
+    try:
+        return fetch()
+    except sqlite3.Error as error:
+        if "blob" not in str(error).lower():  # "JSON cannot hold BLOB values"
+            raise
+        return None
+
+
+def _activity_sql(cursor: Any, planner: _Planner, ranged: bool) -> str:
+    """The activity aggregate per contact; ``ranged`` adds a contact-id range (two more
+    parameters, before the time)."""
+    indexed = cursor.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", [_ACTIVITY_INDEX]
+    ).fetchone()
+    hint = f" INDEXED BY {_ACTIVITY_INDEX}" if indexed else ""
+    where = "contact_id BETWEEN ? AND ? AND " if ranged else ""
+    selected = ", ".join(f"{sql} AS c{n}" for n, sql in enumerate(planner.columns, start=1))
+    return (
+        f"SELECT contact_id AS c0, {selected} FROM activities{hint} "
+        f"WHERE {where}+occurred_at <= ? GROUP BY contact_id"
+    )
+
+
+def _start_slices(cursor: Any, planner: _Planner, readers: Sequence[_Reader]) -> None:
+    """Split the contacts that have activities into ranges of about equal width, one per
+    reader, and start each reader's aggregate.
+
+    Each reader hands back one JSON text rather than a row per contact: a thread that
+    needs the GIL for every row waits, at each one, for the Python work of the caller's
+    thread. The aggregates are integers and stored time texts, which JSON carries exactly.
+    """
+    low, high = cursor.execute(
+        "SELECT (SELECT MIN(contact_id) FROM activities), (SELECT MAX(contact_id) FROM activities)"
+    ).fetchone()
+    low, high = (0, -1) if low is None else (int(low), int(high))
+    names = ", ".join(f"c{n}" for n in range(len(planner.columns) + 1))
+    sql = (
+        f"SELECT json_group_array(json_array({names})) "
+        f"FROM ({_activity_sql(cursor, planner, ranged=True)})"
+    )
+    width = (high - low + len(readers)) // len(readers)
+    for n, reader in enumerate(readers):
+        first = low + n * width
+        last = high if n == len(readers) - 1 else first + width - 1
+        reader.start(sql, [*planner.params, first, last, planner.now_text])
 
 
 def _score_with(
@@ -532,6 +736,7 @@ def _score_with(
     model_ids: Sequence[int],
     progress: Progress | None,
     cancelled: type[Exception],
+    readers: Sequence[_Reader] = (),
 ) -> _Scored:
     total_leads = int(cursor.execute("SELECT COUNT(*) FROM leads").fetchone()[0])
 
@@ -542,6 +747,11 @@ def _score_with(
     report(0)
     activities = int(cursor.execute("SELECT COUNT(*) FROM activities").fetchone()[0])
     planner.pack(activities)
+    if readers and planner.columns:
+        # The readers aggregate the activities while this connection reads the leads.
+        _start_slices(cursor, planner, readers)
+    else:
+        readers = ()
 
     # --- leads, their facts and stored scores, as columns
     fields: list[str] = []
@@ -553,11 +763,16 @@ def _score_with(
             for name in _leaf_fields(cond, []):
                 if name not in fields:
                     fields.append(name)
-    sql, params = _lead_query(fields, model_ids)
-    rows = cursor.execute(sql, params).fetchall()
-    width = _FIXED + 4 * len(model_ids) + len(fields)
-    columns: list[Sequence[Any]] = list(zip(*rows, strict=True)) or [() for _ in range(width)]
-    del rows
+    sql, params = _lead_sql(fields, model_ids)
+    by_contact: dict[int, Sequence[Any]] = {}
+    # One row of JSON texts: SQLite runs it without the GIL, as the readers' slices.
+    row = _lead_row(lambda: cursor.execute(sql, params).fetchone())
+    if readers:
+        # Collected before any long Python step: the slices call the bundles (and so
+        # need the GIL) until they finish.
+        texts = [reader.result()[0][0] for reader in readers]
+        by_contact = {r[0]: r for text in texts for r in json.loads(text)}
+    columns: list[Sequence[Any]] = list(_lead_columns(cursor, row, fields, model_ids))
     contact_ids: Sequence[int | None] = columns[1]
     lead_accounts: Sequence[int | None] = columns[2]
     facts: dict[str, _Fact] = {}
@@ -568,18 +783,12 @@ def _score_with(
     report(total_leads // 4)
 
     # --- activities: one aggregate per contact, combined per account-only account
-    by_contact: dict[int, Sequence[Any]] = {}
     by_account: dict[int, Sequence[Any]] = {}
     if planner.columns:
-        indexed = cursor.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", [_ACTIVITY_INDEX]
-        ).fetchone()
-        hint = f" INDEXED BY {_ACTIVITY_INDEX}" if indexed else ""
-        sql = (
-            f"SELECT contact_id, {', '.join(planner.columns)} FROM activities{hint} "
-            "WHERE +occurred_at <= ? GROUP BY contact_id"
-        )
-        by_contact = {r[0]: r for r in cursor.execute(sql, [*planner.params, planner.now_text])}
+        if not readers:
+            sql = _activity_sql(cursor, planner, ranged=False)
+            rows = cursor.execute(sql, [*planner.params, planner.now_text])
+            by_contact = {r[0]: r for r in rows}
         account_only = {
             a
             for c, a in zip(contact_ids, lead_accounts, strict=True)
@@ -664,14 +873,65 @@ class _Fact:
     raw: Sequence[object]
     convert: Callable[[Any], object] | None
     keys: Sequence[object] | None = None
+    samples: list[tuple[object, object]] | None = None
 
     def key_column(self) -> Sequence[object]:
         if self.keys is None:
             self.keys = _key_column(self.raw)
         return self.keys
 
+    def distinct(self) -> list[tuple[object, object]]:
+        """(key, one raw value with that key) per distinct key; several conditions and
+        models often read the same fact."""
+        if self.samples is None:
+            keys = self.key_column()
+            if keys is self.raw:  # the values are their own keys
+                self.samples = [(key, key) for key in dict.fromkeys(keys)]
+            else:
+                self.samples = list(dict(zip(keys, self.raw, strict=True)).items())
+        return self.samples
+
     def value(self, raw: object) -> object:
         return raw if self.convert is None else self.convert(raw)
+
+
+def _distinct(
+    fact_names: Sequence[str], facts: dict[str, _Fact]
+) -> tuple[Sequence[Any], Sequence[tuple[Any, Any]]]:
+    """Per lead, the memo key of these facts; and (key, one lead's raw values) per
+    distinct key (the raw values as a tuple when there are several facts)."""
+    if len(fact_names) == 1:
+        fact = facts[fact_names[0]]
+        return fact.key_column(), fact.distinct()
+    # Several facts: number each fact's distinct keys and combine the numbers in mixed
+    # radix, one int per lead (cheaper to build and hash than a tuple per lead).
+    combined: list[int] = []
+    uniques: list[list[tuple[object, object]]] = []
+    for fact in (facts[name] for name in fact_names):
+        pairs = fact.distinct()
+        index = {key: n for n, (key, _raw) in enumerate(pairs)}
+        codes = list(map(index.__getitem__, fact.key_column()))
+        if uniques:
+            combined = list(map(operator.add, map(len(pairs).__mul__, combined), codes))
+        else:
+            combined = codes
+        uniques.append(pairs)
+    samples: list[tuple[Any, Any]] = []
+    for code in dict.fromkeys(combined):
+        raws: list[object] = []
+        rest = code
+        for pairs in reversed(uniques):
+            rest, n = divmod(rest, len(pairs))
+            raws.append(pairs[n][1])
+        samples.append((code, tuple(reversed(raws))))
+    return combined, samples
+
+
+def _values(fact_names: Sequence[str], facts: dict[str, _Fact], raw: Any) -> dict[str, object]:
+    """What the engine sees of one lead's facts, from its raw values."""
+    if len(fact_names) == 1:
+        return {fact_names[0]: facts[fact_names[0]].value(raw)}
+    return {n: facts[n].value(r) for n, r in zip(fact_names, raw, strict=True)}
 
 
 def _condition_column(cond: Condition, facts: dict[str, _Fact], size: int) -> list[bool]:
@@ -679,20 +939,37 @@ def _condition_column(cond: Condition, facts: dict[str, _Fact], size: int) -> li
     names = _leaf_fields(cond, [])
     if not names:
         return [evaluate(cond, {})] * size
-    if len(names) == 1:
-        fact = facts[names[0]]
-        keys: Sequence[object] = fact.key_column()
-        samples = dict(zip(keys, fact.raw, strict=True))
-        table = {key: evaluate(cond, {names[0]: fact.value(raw)}) for key, raw in samples.items()}
-    else:
-        chosen = [facts[name] for name in names]
-        keys = list(zip(*[fact.key_column() for fact in chosen], strict=True))
-        raws = dict(zip(keys, zip(*[fact.raw for fact in chosen], strict=True), strict=True))
-        table = {
-            key: evaluate(cond, {n: f.value(r) for n, f, r in zip(names, chosen, raw, strict=True)})
-            for key, raw in raws.items()
-        }
+    keys, samples = _distinct(names, facts)
+    table = {key: evaluate(cond, _values(names, facts, raw)) for key, raw in samples}
     return list(map(table.__getitem__, keys))
+
+
+def _points_column(
+    names: Sequence[str], rules: Sequence[tuple[Condition, int]], facts: dict[str, _Fact]
+) -> list[int]:
+    """The points of several property rules that read the same facts, for every lead: one
+    table per distinct tuple of those facts, one look-up per lead."""
+    keys, samples = _distinct(names, facts)
+    table: dict[Any, int] = {}
+    for key, raw in samples:
+        seen = _values(names, facts, raw)
+        table[key] = sum(points for cond, points in rules if evaluate(cond, seen))
+    return list(map(table.__getitem__, keys))
+
+
+def _add_up(columns: Sequence[Sequence[int]], constant: int, size: int) -> list[int]:
+    """The sum of these columns plus a constant, as a new list."""
+    if not columns:
+        return [constant] * size
+    if len(columns) == 1:
+        out = list(columns[0])
+    elif len(columns) == 2:
+        out = list(map(operator.add, columns[0], columns[1]))
+    else:
+        out = list(map(sum, zip(*columns, strict=True)))
+    if constant:
+        out = [value + constant for value in out]
+    return out
 
 
 def _combine(
@@ -705,23 +982,32 @@ def _combine(
     created: Sequence[str],
     scorable: Sequence[bool],
 ) -> _ModelTotals:
-    """One model's totals for every lead, column by column, with the engine's arithmetic."""
+    """One model's totals for every lead, column by column, with the engine's arithmetic.
+
+    Every rule's points are a column added up once at the end; property rules reading the
+    same facts share one table (their points summed per distinct value).
+    """
     size = len(scorable)
-    subtotal: dict[bool, list[int]] = {True: [0] * size, False: [0] * size}
+    parts: dict[bool, list[Sequence[int]]] = {True: [], False: []}
+    constant = {True: 0, False: 0}
     for n, component in enumerate(planner.components):
         if component.model == index:
-            subtotal[component.is_fit] = list(
-                map(operator.add, subtotal[component.is_fit], components[n])
-            )
+            parts[component.is_fit].append(components[n])
     for column, limit, points, is_fit in plan.capped:
-        counts = [0 if a is None else min(a[column] or 0, limit) * points for a in aggregates]
-        subtotal[is_fit] = list(map(operator.add, subtotal[is_fit], counts))
+        parts[is_fit].append(
+            [0 if a is None else min(a[column] or 0, limit) * points for a in aggregates]
+        )
+    grouped: dict[tuple[tuple[str, ...], bool], list[tuple[Condition, int]]] = {}
     for cond, points, is_fit in plan.properties:
-        if cond is None:
-            subtotal[is_fit] = [v + points for v in subtotal[is_fit]]
+        names = () if cond is None else tuple(_leaf_fields(cond, []))
+        if cond is None or not names:
+            # "always", or a condition on no fact: the same for every lead
+            if cond is None or evaluate(cond, {}):
+                constant[is_fit] += points
             continue
-        holds = _condition_column(cond, facts, size)
-        subtotal[is_fit] = list(map(operator.add, subtotal[is_fit], map(points.__mul__, holds)))
+        grouped.setdefault((names, is_fit), []).append((cond, points))
+    for (names, is_fit), rules in grouped.items():
+        parts[is_fit].append(_points_column(names, rules, facts))
     now = planner.now
     for last, period, cutoff, repeat, points, is_fit in plan.inactivity:
         if last is None:
@@ -741,28 +1027,34 @@ def _combine(
                 added = [0 if s > cutoff else points for s in since]
         else:
             added = [_quiet(s, now, period, repeat) * points for s in since]
-        subtotal[is_fit] = list(map(operator.add, subtotal[is_fit], added))
+        parts[is_fit].append(added)
     model = plan.model
-    fit, engagement = subtotal[True], subtotal[False]
+    fit = _add_up(parts[True], constant[True], size)
+    engagement = _add_up(parts[False], constant[False], size)
     totals = list(map(operator.add, fit, engagement))
     floor, cap = model.floor, model.cap
-    if floor is not None:
+    if floor is not None and size and min(totals) < floor:
         totals = [floor if t < floor else t for t in totals]
-    if cap is not None:
+    if cap is not None and size and max(totals) > cap:
         totals = [cap if t > cap else t for t in totals]
     if model.exclude is None:
         excluded = [False] * size
     else:
         excluded = _condition_column(model.exclude, facts, size)
-        excluded = [x and ok for x, ok in zip(excluded, scorable, strict=True)]
+        if any(excluded):
+            excluded = [x and ok for x, ok in zip(excluded, scorable, strict=True)]
     # Unscorable and excluded leads score 0 everywhere (the engine's _not_scored).
-    keep = [ok and not x for ok, x in zip(scorable, excluded, strict=True)]
-    return _ModelTotals(
-        [t if k else 0 for t, k in zip(totals, keep, strict=True)],
-        [f if k else 0 for f, k in zip(fit, keep, strict=True)],
-        [e if k else 0 for e, k in zip(engagement, keep, strict=True)],
-        excluded,
-    )
+    for i in _dropped(scorable, excluded):
+        totals[i] = fit[i] = engagement[i] = 0
+    return _ModelTotals(totals, fit, engagement, excluded)
+
+
+def _dropped(scorable: Sequence[bool], excluded: Sequence[bool]) -> list[int]:
+    """The leads that are unscorable or excluded (a few, usually)."""
+    compress = itertools.compress
+    out = set(compress(range(len(scorable)), map(operator.not_, scorable)))
+    out.update(compress(range(len(excluded)), excluded))
+    return sorted(out)
 
 
 # --------------------------------------------------------------------------- public API
@@ -811,6 +1103,8 @@ def bulk_rescore(
     now: datetime,
     cause: str,
     progress: Progress | None,
+    *,
+    parallel_reads: bool = False,
 ) -> BulkResult:
     """Re-score every lead with ``models`` (the first is the primary) inside the caller's
     transaction, leaving ``lead_scores``, ``score_history`` and the leads' list score and
@@ -818,13 +1112,23 @@ def bulk_rescore(
 
     ``progress(done, total)`` returning False raises ``RescoreCancelled`` before anything
     is written; nothing is committed here, so the caller's rollback keeps the old scores.
+
+    ``parallel_reads=True`` lets extra read-only connections aggregate the activities on
+    the other core while the caller's connection reads the leads. Those connections see
+    the last committed state, not the caller's transaction, so pass True only when the
+    transaction has not changed ``activities`` (a model edit, the daily re-score); an
+    import, which re-scores inside the transaction that wrote the rows, must not. It is
+    used only while the transaction holds SQLite's write lock (see ``_parallel_file``),
+    otherwise ignored.
     """
     if not models:
         leads = int(session.scalar(select(func.count(Lead.id))) or 0)
         return BulkResult(leads, 0, [])
     scored_models = [m.model if m.model.active else replace(m.model, active=True) for m in models]
     try:
-        scored = _score_all(session, scored_models, [m.id for m in models], now, progress)
+        scored = _score_all(
+            session, scored_models, [m.id for m in models], now, progress, parallel_reads
+        )
     except _Unsupported:
         return _per_lead(session, models, now, cause, progress)
     return _write(session, models, scored, now, cause)
@@ -844,23 +1148,13 @@ def _write(
     lead_ids = scored.lead_ids
     for active, new, old in zip(models, scored.results, scored.stored, strict=True):
         o_score, o_fit, o_engagement, o_excluded = old
-        differ = [
-            i
-            for i, (t, os_, f, of, e, oe, x, ox) in enumerate(
-                zip(
-                    new.total,
-                    o_score,
-                    new.fit,
-                    o_fit,
-                    new.engagement,
-                    o_engagement,
-                    new.excluded,
-                    o_excluded,
-                    strict=True,
-                )
-            )
-            if os_ is None or t != os_ or f != of or e != oe or x != bool(ox)
-        ]
+        # A lead without a stored row has None there, which no new score equals.
+        moved = map(
+            operator.ne,
+            zip(new.total, new.fit, new.engagement, new.excluded, strict=True),
+            zip(o_score, o_fit, o_engagement, map(bool, o_excluded), strict=True),
+        )
+        differ = list(itertools.compress(range(len(lead_ids)), moved))
         for i in differ:
             lead_id, score = lead_ids[i], new.total[i]
             score_rows.append(

@@ -96,18 +96,28 @@ def _upsert(session: Session, model: ScoringModel, now: datetime) -> ScoringMode
 
 
 def _rescore_everything(
-    session: Session, now: datetime, cause: str, progress: Progress | None
+    session: Session,
+    now: datetime,
+    cause: str,
+    progress: Progress | None,
+    *,
+    parallel_reads: bool = False,
 ) -> RescoreSummary:
     """Re-score every lead inside the caller's transaction (see module docstring), then
-    make the process moves the new scores call for and apply the disqualification rules."""
+    make the process moves the new scores call for and apply the disqualification rules.
+
+    ``parallel_reads``: the transaction has not changed any activity (only models and
+    settings), so the re-score may aggregate them on other connections (``bulk_rescore``'s
+    argument of that name). False for imports and the demo, whose re-score must see the
+    activities they just wrote.
+    """
     from leaddesk.services import process
 
     active_ids = [m.id for m in recompute.active_models(session)]
     session.execute(delete(LeadScore).where(LeadScore.model_id.not_in(active_ids)))
     mark = process.mark_before_scoring(session, None)
-    ids = list(session.scalars(select(Lead.id).order_by(Lead.id)))
-    total = len(ids)
     if not active_ids:
+        total = int(session.scalar(select(func.count(Lead.id))) or 0)
         result = session.execute(
             update(Lead).where((Lead.score != 0) | (Lead.stars != 0)).values(score=0, stars=0)
         )
@@ -116,10 +126,12 @@ def _rescore_everything(
         from leaddesk.services.bulk_rescore import bulk_rescore
 
         models = recompute.active_models(session)
-        changed = bulk_rescore(session, models, now, cause, progress).changed
+        bulk = bulk_rescore(session, models, now, cause, progress, parallel_reads=parallel_reads)
+        total, changed = bulk.leads, bulk.changed
     process.apply_after_scoring(session, mark, now, None)
     if process.has_active_rules(session):
-        for start in range(0, total, RESCORE_BATCH):
+        ids = list(session.scalars(select(Lead.id).order_by(Lead.id)))
+        for start in range(0, len(ids), RESCORE_BATCH):
             facts = recompute.build_facts(session, ids[start : start + RESCORE_BATCH])
             process.apply_disqualification_rules(session, facts, now)
     return RescoreSummary(total, changed)
@@ -130,7 +142,8 @@ def rescore_all(
 ) -> RescoreSummary:
     """Re-score every lead at ``now``: what ``leaddesk rescore`` and the daily job run."""
     with db.transaction() as session:
-        summary = _rescore_everything(session, now, cause, progress)
+        # Nothing but the re-score itself writes in this transaction.
+        summary = _rescore_everything(session, now, cause, progress, parallel_reads=True)
         from leaddesk.services.desk import set_setting
 
         set_setting(session, LAST_TIME_RESCORE_KEY, {"at": now.isoformat()})
@@ -196,7 +209,7 @@ def save_model(
             if exists is not None:
                 raise ValidationError({"name": f"there is already a model named {model.name!r}"})
             record = _upsert(session, model, now)
-        _rescore_everything(session, now, "model changed", progress)
+        _rescore_everything(session, now, "model changed", progress, parallel_reads=True)
         return record.id
 
 
@@ -209,7 +222,7 @@ def delete_model(
             raise NotFoundError(f"no scoring model #{model_id}")
         session.delete(record)
         session.flush()
-        _rescore_everything(session, now, "model changed", progress)
+        _rescore_everything(session, now, "model changed", progress, parallel_reads=True)
 
 
 def set_active(
@@ -222,7 +235,7 @@ def set_active(
         record.active = active
         record.updated_at = now
         session.flush()
-        _rescore_everything(session, now, "model changed", progress)
+        _rescore_everything(session, now, "model changed", progress, parallel_reads=True)
 
 
 def reorder_models(
@@ -236,7 +249,7 @@ def reorder_models(
         for position, model_id in enumerate(model_ids, start=1):
             records[model_id].position = position
         session.flush()
-        _rescore_everything(session, now, "model changed", progress)
+        _rescore_everything(session, now, "model changed", progress, parallel_reads=True)
 
 
 def duplicate_model(db: Database, model_id: int, now: datetime) -> int:
@@ -264,7 +277,7 @@ def import_models(
     with db.transaction() as session:
         for model in models:
             _upsert(session, model, now)
-        _rescore_everything(session, now, "model changed", progress)
+        _rescore_everything(session, now, "model changed", progress, parallel_reads=True)
     return [m.name for m in models]
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -42,10 +43,20 @@ from leaddesk.domain.scoring import (
 )
 from leaddesk.domain.scoring_file import ScoringFileError, dump_document, parse_document
 from leaddesk.domain.starter_models import starter_models
+from leaddesk.services import bulk_rescore as bulk_module
 from leaddesk.services import recompute
-from leaddesk.services.bulk_rescore import _field_sql, bulk_rescore, bulk_totals
+from leaddesk.services.bulk_rescore import (
+    _field_sql,
+    _lead_columns,
+    _lead_parts,
+    _lead_row,
+    _lead_sql,
+    _parallel_file,
+    bulk_rescore,
+    bulk_totals,
+)
 from leaddesk.services.desk import open_desk
-from leaddesk.services.scoring import RescoreCancelled
+from leaddesk.services.scoring import RescoreCancelled, _rescore_everything, rescore_all
 from leaddesk.store.database import Database
 from leaddesk.store.models import (
     Account,
@@ -147,7 +158,7 @@ def build_desk(db: Database, rng: random.Random) -> None:
                 name=rng.choice(("Acme", "acme ", "Globex", "Initech")) + f" {n}",
                 industry=rng.choice((None, "Software", " software", "Retail")),
                 employees=rng.choice((None, 0, 5, 25, 26, 120, 5000)),
-                annual_revenue=rng.choice((None, 0.0, -0.0, 1.5, 2e6)),
+                annual_revenue=rng.choice((None, 0.0, -0.0, 1.5, 2e6, 0.1 + 0.2)),
                 country=rng.choice((None, "US", "Brazil")),
                 custom={"segment": fact_value(rng)} if rng.random() < 0.5 else {},
                 created_at=NOW,
@@ -569,3 +580,236 @@ def test_no_models_scores_nothing(tmp_path: Path) -> None:
         assert state(db)[0] == []
     finally:
         db.dispose()
+
+
+# --------------------------------------------------------------------------- parallel reads
+
+
+@pytest.fixture
+def slices(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Records every aggregate a reader connection runs (so a test can tell the parallel
+    path ran, not just that the results agree)."""
+    started: list[str] = []
+    start = bulk_module._Reader.start
+
+    def spy(self: Any, sql: str, params: Any) -> None:
+        if "FROM activities" in sql:  # not the lead query
+            started.append(sql)
+        start(self, sql, params)
+
+    monkeypatch.setattr(bulk_module._Reader, "start", spy)
+    return started
+
+
+def hold_write_lock(session: Any) -> None:
+    """What ``_rescore_everything`` does first: drop the scores of inactive models. The
+    write puts the transaction in SQLite's write transaction, which parallel reads need."""
+    active = [m.id for m in recompute.active_models(session)]
+    session.execute(
+        LeadScore.__table__.delete().where(LeadScore.model_id.not_in(active))  # type: ignore[attr-defined]
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_parallel_reads_leave_exactly_what_the_per_lead_path_leaves(
+    pair: Callable[[int], tuple[Database, Database]],
+    slices: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    seed: int,
+) -> None:
+    """The activity aggregate split over 1-3 reader connections (contact-id ranges of
+    uneven fill) adds up to what the per-lead engine computes."""
+    monkeypatch.setattr(bulk_module, "PARALLEL_SLICES", seed % 3 + 1)
+    fast, reference = pair(seed)
+    for round_, (now, cause) in enumerate(ROUNDS):
+        for db in (fast, reference):
+            change_models(db, seed, round_)
+        with fast.transaction() as session:
+            hold_write_lock(session)
+            before = len(list(session.scalars(select(ScoreHistory.id))))
+            result = bulk_rescore(
+                session, recompute.active_models(session), now, cause, None, parallel_reads=True
+            )
+            assert result.changed == len(list(session.scalars(select(ScoreHistory.id)))) - before
+        with reference.transaction() as session:
+            per_lead(session, now, cause)
+        got, want = state(fast), state(reference)
+        assert got[0] == want[0], f"lead_scores differ in round {round_}"
+        assert got[1] == want[1], f"leads differ in round {round_}"
+        assert got[2] == want[2], f"history differs in round {round_}"
+    assert len(slices) >= seed % 3 + 1, "the readers never ran"
+
+
+def test_parallel_reads_only_inside_a_write_transaction(
+    pair: Callable[[int], tuple[Database, Database]], tmp_path: Path
+) -> None:
+    """Readers see the last commit: only while the caller holds the write lock is that
+    the state its transaction started from (nobody else can commit meanwhile)."""
+    fast, _reference = pair(2)
+    with fast.transaction() as session:
+        driver = session.connection().connection.driver_connection
+        assert _parallel_file(driver) is None  # reads so far: no write lock
+        hold_write_lock(session)
+        assert _parallel_file(driver) == str(fast.engine.url.database)
+    memory = Database("sqlite://")
+    try:
+        with memory.transaction() as session:
+            session.execute(select(1))
+            driver = session.connection().connection.driver_connection
+            driver.execute("CREATE TABLE t (x)")
+            driver.execute("INSERT INTO t VALUES (1)")
+            assert driver.in_transaction
+            assert _parallel_file(driver) is None  # nothing other connections could open
+    finally:
+        memory.dispose()
+
+
+def add_uncommitted_activities(session: Any) -> None:
+    """Activities an import would have written earlier in its own transaction."""
+    contacts = list(session.scalars(select(Lead.contact_id).where(Lead.contact_id.is_not(None))))
+    for contact_id in sorted(set(contacts))[:5]:
+        for type_key in ("email_click", "meeting_booked", "page_visit"):
+            session.add(
+                Activity(
+                    contact_id=contact_id,
+                    type_key=type_key,
+                    occurred_at=NOW - timedelta(days=1),
+                    properties={"url": "/pricing"},
+                    created_at=NOW,
+                )
+            )
+    session.flush()
+
+
+def test_an_import_rescore_sees_its_own_uncommitted_rows(
+    pair: Callable[[int], tuple[Database, Database]], slices: list[str]
+) -> None:
+    """``_rescore_everything`` as the import calls it (positionally, no ``parallel_reads``)
+    reads everything on the import's connection, so rows written earlier in the same
+    transaction count; readers on other connections would not have seen them."""
+    fast, reference = pair(0)  # the starter models score clicks, meetings and pricing pages
+    with fast.transaction() as session:
+        add_uncommitted_activities(session)
+        _rescore_everything(session, NOW, "import", None)
+    with reference.transaction() as session:
+        add_uncommitted_activities(session)
+        per_lead(session, NOW, "import")
+    assert slices == []
+    got, want = state(fast), state(reference)
+    assert got[0] == want[0]
+    assert got[2] == want[2]
+
+
+def test_parallel_reads_would_miss_uncommitted_rows(
+    pair: Callable[[int], tuple[Database, Database]], slices: list[str]
+) -> None:
+    """Why ``parallel_reads`` is the caller's promise: with it, activities the transaction
+    has not committed are not counted."""
+    fast, reference = pair(0)
+    for db, parallel in ((fast, True), (reference, False)):
+        with db.transaction() as session:
+            hold_write_lock(session)
+            add_uncommitted_activities(session)
+            models = recompute.active_models(session)
+            bulk_rescore(session, models, NOW, "import", None, parallel_reads=parallel)
+    assert slices
+    assert state(fast)[0] != state(reference)[0]
+
+
+def test_rescore_all_reads_in_parallel_with_the_same_results(
+    pair: Callable[[int], tuple[Database, Database]],
+    slices: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The daily job and ``leaddesk rescore`` take the parallel path, and it leaves what
+    the single-connection path leaves (process moves included)."""
+    parallel, single = pair(3)
+    for day in (0, 1, 45, 200):
+        now = NOW + timedelta(days=day)
+        monkeypatch.setattr(bulk_module, "PARALLEL_SLICES", 2)
+        count = len(slices)
+        rescore_all(parallel, now)
+        assert len(slices) == count + 2
+        monkeypatch.setattr(bulk_module, "PARALLEL_SLICES", 0)
+        rescore_all(single, now)
+        assert len(slices) == count + 2
+        assert state(parallel) == state(single)
+        with parallel.reading() as a, single.reading() as b:
+            stages = select(Lead.id, Lead.stage, Lead.status, Lead.sales_ready).order_by(Lead.id)
+            assert a.execute(stages).all() == b.execute(stages).all()
+
+
+def test_cancel_during_parallel_reads_keeps_everything(
+    pair: Callable[[int], tuple[Database, Database]], slices: list[str]
+) -> None:
+    fast, _reference = pair(3)
+    with fast.transaction() as session:
+        bulk(session, NOW, "model changed")
+    before = state(fast)
+    for stop_at in (1, 2, 3, 4):
+        calls: list[tuple[int, int]] = []
+
+        def progress(
+            done: int, total: int, stop_at: int = stop_at, calls: list[Any] = calls
+        ) -> bool:
+            calls.append((done, total))
+            return len(calls) < stop_at
+
+        with pytest.raises(RescoreCancelled), fast.transaction() as session:
+            hold_write_lock(session)
+            models = recompute.active_models(session)
+            bulk_rescore(
+                session,
+                models,
+                NOW + timedelta(days=90),
+                "time passed",
+                progress,
+                parallel_reads=True,
+            )
+        assert state(fast) == before
+        assert not [t for t in threading.enumerate() if t.name == "leaddesk-bulk-read"]
+    assert slices
+    with fast.transaction() as session:  # no reader left holding the file
+        bulk(session, NOW + timedelta(days=90), "time passed")
+    assert state(fast) != before
+
+
+@pytest.mark.parametrize("blob", (False, True))
+def test_lead_columns_hold_exactly_what_rows_would(
+    pair: Callable[[int], tuple[Database, Database]], blob: bool
+) -> None:
+    """The lead query comes back as JSON arrays; REALs (JSON keeps 15 digits) and BLOBs
+    (JSON has none) must still arrive as the driver's row values, types included."""
+    fast, _reference = pair(1)
+    fields = [
+        "account.annual_revenue",
+        "contact.age",
+        "contact.job_title",
+        "contact.is_customer",
+        "contact.custom.tier",
+        "lead.tags",
+        "lead.nonexistent",
+    ]
+    with fast.transaction() as session:
+        driver = session.connection().connection.driver_connection
+        driver.execute("UPDATE accounts SET annual_revenue = 0.1 + 0.2")  # 17 digits
+        driver.execute("UPDATE contacts SET age = 2.5 WHERE id % 2 = 0")
+        if blob:
+            driver.execute("UPDATE contacts SET job_title = X'00ff' WHERE id % 3 = 0")
+        model_ids = [m.id for m in recompute.active_models(session)]
+        sql, params = _lead_sql(fields, model_ids)
+        cursor = driver.cursor()
+        got = _lead_columns(
+            cursor, _lead_row(lambda: cursor.execute(sql, params).fetchone()), fields, model_ids
+        )
+
+        columns, source, params = _lead_parts(fields, model_ids)
+        rows = driver.execute(
+            f"SELECT {', '.join(columns)} {source} ORDER BY l.id", params
+        ).fetchall()
+        session.rollback()
+    want = [list(column) for column in zip(*rows, strict=True)]
+    assert got == want
+    assert [[type(v) for v in c] for c in got] == [[type(v) for v in c] for c in want]
+    assert 0.1 + 0.2 in got[-7] and 2.5 in got[-6]
+    assert (b"\x00\xff" in got[-5]) == blob
