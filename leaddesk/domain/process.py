@@ -362,6 +362,21 @@ def crossed(old: int, new: int, threshold: int | None) -> bool:
     return threshold is not None and old < threshold <= new
 
 
+def reached(old: int, new: int, threshold: int | None, before: int | None) -> bool:
+    """The score is at or above the threshold now and was below the one in force before.
+
+    With an unchanged threshold this is :func:`crossed`. When a model's threshold is
+    lowered (or set for the first time), leads whose score did not move but is now over
+    the bar also reach it: DESIGN §4 defines sales-ready by score >= ``sales_ready_at``, and
+    the model editor's what-if promises exactly these leads. A raised threshold moves
+    nobody back: sales-ready is sticky. ``before`` is None when no threshold was in force
+    (a new or inactive model, or one without ``sales_ready_at``).
+    """
+    if threshold is None or new < threshold:
+        return False
+    return before is None or old < before
+
+
 def after_scoring(
     state: LeadState, stages: Stages, *, first_scored: bool, crossings: Sequence[Crossing]
 ) -> Outcome:

@@ -28,6 +28,7 @@ from leaddesk.store.database import Database
 from leaddesk.store.models import (
     Lead,
     LeadEvent,
+    LeadScore,
     ScoreHistory,
     ScoringModelRecord,
     Stage,
@@ -828,16 +829,37 @@ def threshold_of(raw: Any) -> tuple[int | None, str | None]:
     return found
 
 
+def thresholds_in_force(session: Session) -> dict[int, int | None]:
+    """The active models' sales-ready thresholds, read before the models are changed, so
+    the re-score after the change can tell which leads reach a lowered threshold
+    (``apply_after_scoring``'s ``thresholds_before``)."""
+    active = set(
+        session.scalars(select(ScoringModelRecord.id).where(ScoringModelRecord.active.is_(True)))
+    )
+    return {
+        model_id: threshold
+        for model_id, (_name, threshold, _tag) in _thresholds(session).items()
+        if model_id in active
+    }
+
+
 def apply_after_scoring(
     session: Session,
     mark_: ScoringMark,
     now: datetime,
     facts: Sequence[LeadFacts] | None = None,
+    thresholds_before: Mapping[int, int | None] | None = None,
 ) -> int:
     """Automatic moves for what the re-score since ``mark_`` did: first scored → automated
     qualification; a threshold crossed → sales-ready, sales acceptance, threshold tag.
     Then the disqualification rules, for the leads whose facts are given. Returns how many
-    leads changed."""
+    leads changed.
+
+    ``thresholds_before`` (from :func:`thresholds_in_force`, when the models themselves
+    were changed): a lead reaches a model's threshold when its score is at or above the
+    threshold now and was below the one in force before (``proc.reached``) - so lowering a
+    threshold makes the leads already over the new bar sales-ready, even though their
+    scores did not move and left no history row."""
     session.flush()
     conn = session.connection()
     history = list(
@@ -853,16 +875,22 @@ def apply_after_scoring(
         )
     )
     thresholds: dict[int, tuple[str, int | None, str | None]] = {}
-    if history:
+    if history or thresholds_before is not None:
         thresholds = _thresholds(session)
     crossings: dict[int, list[proc.Crossing]] = {}
     for lead_id, model_id, old, new in history:
         if model_id is None:
             continue
         name, threshold, tag = thresholds.get(model_id, ("", None, None))
-        if proc.crossed(old, new, threshold):
+        if thresholds_before is None:
+            hit = proc.crossed(old, new, threshold)
+        else:
+            hit = proc.reached(old, new, threshold, thresholds_before.get(model_id))
+        if hit:
             assert threshold is not None
             crossings.setdefault(lead_id, []).append(proc.Crossing(name, old, new, threshold, tag))
+    if thresholds_before is not None:
+        _reached_without_moving(session, history, thresholds, thresholds_before, crossings)
     first = _first_scored(session, mark_.unscored)
     todo = sorted(first | set(crossings))
     changed = 0
@@ -883,6 +911,36 @@ def apply_after_scoring(
     if facts:
         changed += apply_disqualification_rules(session, facts, now)
     return changed
+
+
+def _reached_without_moving(
+    session: Session,
+    history: Sequence[Any],
+    thresholds: Mapping[int, tuple[str, int | None, str | None]],
+    before: Mapping[int, int | None],
+    crossings: dict[int, list[proc.Crossing]],
+) -> None:
+    """Leads whose score for a model stayed put but is now over a threshold that was
+    lowered (or newly set): one indexed range read per such model."""
+    moved = {(lead_id, model_id) for lead_id, model_id, _old, _new in history}
+    active = set(
+        session.scalars(select(ScoringModelRecord.id).where(ScoringModelRecord.active.is_(True)))
+    )
+    for model_id in sorted(active):
+        name, threshold, tag = thresholds.get(model_id, ("", None, None))
+        previous = before.get(model_id)
+        if threshold is None or (previous is not None and previous <= threshold):
+            continue
+        query = select(LeadScore.lead_id, LeadScore.score).where(
+            LeadScore.model_id == model_id, LeadScore.score >= threshold
+        )
+        if previous is not None:
+            query = query.where(LeadScore.score < previous)
+        for lead_id, score in session.execute(query):
+            if (lead_id, model_id) not in moved:
+                crossings.setdefault(lead_id, []).append(
+                    proc.Crossing(name, score, score, threshold, tag)
+                )
 
 
 def apply_disqualification_rules(

@@ -8,7 +8,7 @@ rolls the whole change back.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from leaddesk.domain import process as proc
 from leaddesk.domain.scoring import ScoreResult, ScoringModel, score_lead
 from leaddesk.domain.scoring_file import FORMAT, dump_document, dump_text, load_text
 from leaddesk.domain.starter_models import starter_models
@@ -102,6 +103,7 @@ def _rescore_everything(
     progress: Progress | None,
     *,
     parallel_reads: bool = False,
+    thresholds_before: Mapping[int, int | None] | None = None,
 ) -> RescoreSummary:
     """Re-score every lead inside the caller's transaction (see module docstring), then
     make the process moves the new scores call for and apply the disqualification rules.
@@ -110,6 +112,10 @@ def _rescore_everything(
     settings), so the re-score may aggregate them on other connections (``bulk_rescore``'s
     argument of that name). False for imports and the demo, whose re-score must see the
     activities they just wrote.
+
+    ``thresholds_before``: the active models' thresholds before the caller changed the
+    models (``process.thresholds_in_force``), so that a lowered threshold makes the leads
+    already over it sales-ready, as the what-if said it would.
     """
     from leaddesk.services import process
 
@@ -128,7 +134,7 @@ def _rescore_everything(
         models = recompute.active_models(session)
         bulk = bulk_rescore(session, models, now, cause, progress, parallel_reads=parallel_reads)
         total, changed = bulk.leads, bulk.changed
-    process.apply_after_scoring(session, mark, now, None)
+    process.apply_after_scoring(session, mark, now, None, thresholds_before)
     if process.has_active_rules(session):
         ids = list(session.scalars(select(Lead.id).order_by(Lead.id)))
         for start in range(0, len(ids), RESCORE_BATCH):
@@ -182,7 +188,10 @@ def save_model(
     """Create or replace one model and re-score everyone with it, all or nothing."""
     if not model.name.strip():
         raise ValidationError({"name": "give the model a name"})
+    from leaddesk.services import process
+
     with db.transaction() as session:
+        before = process.thresholds_in_force(session)
         if model_id is not None:
             record = session.get(ScoringModelRecord, model_id)
             if record is None:
@@ -209,7 +218,14 @@ def save_model(
             if exists is not None:
                 raise ValidationError({"name": f"there is already a model named {model.name!r}"})
             record = _upsert(session, model, now)
-        _rescore_everything(session, now, "model changed", progress, parallel_reads=True)
+        _rescore_everything(
+            session,
+            now,
+            "model changed",
+            progress,
+            parallel_reads=True,
+            thresholds_before=before,
+        )
         return record.id
 
 
@@ -228,14 +244,24 @@ def delete_model(
 def set_active(
     db: Database, model_id: int, active: bool, now: datetime, progress: Progress | None = None
 ) -> None:
+    from leaddesk.services import process
+
     with db.transaction() as session:
+        before = process.thresholds_in_force(session)
         record = session.get(ScoringModelRecord, model_id)
         if record is None:
             raise NotFoundError(f"no scoring model #{model_id}")
         record.active = active
         record.updated_at = now
         session.flush()
-        _rescore_everything(session, now, "model changed", progress, parallel_reads=True)
+        _rescore_everything(
+            session,
+            now,
+            "model changed",
+            progress,
+            parallel_reads=True,
+            thresholds_before=before,
+        )
 
 
 def reorder_models(
@@ -273,11 +299,21 @@ def import_models(
     """Import a ``leaddesk.scoring/1`` file: models of the same name are replaced, the
     rest added, and everyone re-scored, in one transaction. A file that does not
     validate raises ScoringFileError before anything is touched."""
+    from leaddesk.services import process
+
     models = load_text(text)
     with db.transaction() as session:
+        before = process.thresholds_in_force(session)
         for model in models:
             _upsert(session, model, now)
-        _rescore_everything(session, now, "model changed", progress, parallel_reads=True)
+        _rescore_everything(
+            session,
+            now,
+            "model changed",
+            progress,
+            parallel_reads=True,
+            thresholds_before=before,
+        )
     return [m.name for m in models]
 
 
@@ -404,7 +440,12 @@ def what_if(
     progress: Progress | None = None,
 ) -> WhatIf:
     """Score every lead with ``draft`` and compare with the stored scores of ``model_id``
-    (nothing for a new model). Reads only; saving is a separate action."""
+    (nothing for a new model). Reads only; saving is a separate action.
+
+    ``newly_ready`` counts exactly the leads saving would make sales-ready: open, not
+    sales-ready yet, and reaching the draft's threshold from below the one in force now
+    (``process.reached``, the rule the save applies). ``no_longer_ready`` counts scores
+    that would drop below the threshold; those leads stay sales-ready (it is sticky)."""
     from leaddesk.services.lists import lead_rows
 
     moved_new: dict[int, int] = {}
@@ -415,7 +456,8 @@ def what_if(
             record = session.get(ScoringModelRecord, model_id)
             if record is None:
                 raise NotFoundError(f"no scoring model #{model_id}")
-            old_threshold = _load(record).sales_ready_at
+            if record.active:
+                old_threshold = _load(record).sales_ready_at
             stored = dict(
                 session.execute(
                     select(LeadScore.lead_id, LeadScore.score).where(LeadScore.model_id == model_id)
@@ -423,6 +465,12 @@ def what_if(
             )
         ids = list(session.scalars(select(Lead.id).order_by(Lead.id)))
         total = len(ids)
+        can_become_ready = set(
+            session.scalars(
+                select(Lead.id).where(Lead.status == "open", Lead.sales_ready.is_(False))
+            )
+        )
+        threshold = draft.sales_ready_at if draft.active else None
         up = down = same = newly = fell = 0
         moved: list[tuple[int, int, int]] = []
         from leaddesk.services.bulk_rescore import bulk_totals
@@ -438,8 +486,10 @@ def what_if(
             else:
                 same += 1
             was_ready = old_threshold is not None and old >= old_threshold
-            is_ready = draft.sales_ready_at is not None and new >= draft.sales_ready_at
-            newly += int(is_ready and not was_ready)
+            is_ready = threshold is not None and new >= threshold
+            newly += int(
+                lead_id in can_become_ready and proc.reached(old, new, threshold, old_threshold)
+            )
             fell += int(was_ready and not is_ready)
             if new != old:
                 moved.append((abs(new - old), lead_id, old))

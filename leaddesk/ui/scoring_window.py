@@ -124,8 +124,9 @@ def what_if_summary(result: WhatIf) -> str:
     return (
         f"{_plural(result.up, 'lead')} would go up, {format_count(result.down)} down "
         f"({format_count(result.unchanged)} unchanged of {format_count(result.leads)}); "
-        f"{format_count(result.newly_ready)} would newly reach the sales-ready threshold, "
-        f"{format_count(result.no_longer_ready)} would fall below it."
+        f"{format_count(result.newly_ready)} would become sales-ready, "
+        f"{format_count(result.no_longer_ready)} would fall below the threshold "
+        "(they stay sales-ready)."
     )
 
 

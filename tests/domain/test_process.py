@@ -216,3 +216,25 @@ def test_stage_field_definitions() -> None:
         proc.clean_stage_fields([{"key": "size", "type": "choice"}])
     with pytest.raises(ProcessError, match="twice"):
         proc.clean_stage_fields([{"key": "a"}, {"key": "a"}])
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "threshold", "before", "expected"),
+    [
+        (90, 95, 100, 100, False),  # below the bar, as before
+        (90, 105, 100, 100, True),  # crossed an unchanged bar
+        (105, 110, 100, 100, False),  # was already over it
+        (90, 90, 80, 100, True),  # the bar came down under an unmoved score
+        (105, 105, 80, 100, False),  # was over the old bar already
+        (90, 90, 100, 80, False),  # a raised bar moves nobody
+        (90, 90, 80, None, True),  # a first bar: everyone over it reaches it
+        (70, 70, 80, None, False),
+        (90, 90, None, 100, False),  # no bar any more
+    ],
+)
+def test_reached_compares_with_the_bar_in_force_before(
+    old: int, new: int, threshold: int | None, before: int | None, expected: bool
+) -> None:
+    assert proc.reached(old, new, threshold, before) is expected
+    if threshold == before:
+        assert proc.crossed(old, new, threshold) is expected

@@ -211,3 +211,44 @@ def test_what_if_counts_moves_without_saving(small_desk: Database, now: datetime
 def test_what_if_for_a_new_model_compares_with_nothing(small_desk: Database, now: datetime) -> None:
     result = scoring.what_if(small_desk, OPENS, now)
     assert result.up == 3 and result.down == 0 and result.newly_ready == 0
+
+
+def test_lowering_the_threshold_makes_the_leads_over_it_sales_ready_as_the_what_if_said(
+    small_desk: Database, now: datetime
+) -> None:
+    """DESIGN §4: sales-ready means score >= sales_ready_at, so a lowered threshold must
+    move the leads already over it even though their scores do not change."""
+    from dataclasses import replace
+
+    from leaddesk.services import process
+
+    model_id = scoring.save_model(small_desk, OPENS, now)  # 7, 7, 5 and zeros; bar at 10
+    ana, carla = (
+        _lead_of(small_desk, "ana@acme.example"),
+        _lead_of(small_desk, "carla@globex.example"),
+    )
+    assert not any(process.process_view(small_desk, i).flags["sales_ready"] for i in (ana, carla))
+    lowered = replace(OPENS, sales_ready_at=6, threshold_tag="Hot lead")
+    preview = scoring.what_if(small_desk, lowered, now, model_id=model_id)
+    assert (preview.up, preview.down) == (0, 0)
+    assert preview.newly_ready == 2  # Ana's two leads at 7; Carla's 5 stays below 6
+
+    before = _scores(small_desk)
+    scoring.save_model(small_desk, lowered, now, model_id=model_id)
+    assert _scores(small_desk) == before  # no score moved...
+    ready = [i for i in before if process.process_view(small_desk, i).flags["sales_ready"]]
+    assert len(ready) == preview.newly_ready  # ...yet exactly those leads moved on
+    assert ana in ready and carla not in ready
+    view = process.process_view(small_desk, ana)
+    assert view.stage == "sales_acceptance" and "Hot lead" in view.tags
+
+    # Raising it again moves nobody back (sales-ready is sticky) and nobody forward.
+    raised = replace(OPENS, sales_ready_at=20)
+    assert scoring.what_if(small_desk, raised, now, model_id=model_id).newly_ready == 0
+    scoring.save_model(small_desk, raised, now, model_id=model_id)
+    assert [i for i in before if process.process_view(small_desk, i).flags["sales_ready"]] == ready
+    # And lowering it to where only Carla is newly over it counts and moves Carla only.
+    low = replace(OPENS, sales_ready_at=5)
+    assert scoring.what_if(small_desk, low, now, model_id=model_id).newly_ready == 1
+    scoring.save_model(small_desk, low, now, model_id=model_id)
+    assert process.process_view(small_desk, carla).flags["sales_ready"]
