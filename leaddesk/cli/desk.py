@@ -30,6 +30,12 @@ def register(sub: Subparsers) -> dict[str, Handler]:
     demo = sub.add_parser("demo", help="fill the database with realistic demo data")
     demo.add_argument("--leads", type=int, default=2000, metavar="N", help="how many leads")
     demo.add_argument("--seed", type=int, default=7, metavar="S", help="random seed")
+    demo.add_argument(
+        "--no-activities",
+        dest="activities",
+        action="store_false",
+        help="accounts, contacts and leads only, no activity history (to import your own)",
+    )
 
     leads = sub.add_parser("leads", help="list leads")
     leads.add_argument("--stage", metavar="KEY", help="only leads in this stage")
@@ -79,7 +85,9 @@ def cmd_demo(args: argparse.Namespace, now: datetime, out: TextIO) -> int:
         raise CliError("--leads must be at least 1")
     db = open_desk_db(args, now)
     try:
-        loaded = load_demo(db, leads=args.leads, seed=args.seed, now=now)
+        loaded = load_demo(
+            db, leads=args.leads, seed=args.seed, now=now, activities=args.activities
+        )
     finally:
         db.dispose()
     summary = loaded.summary

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
+from functools import lru_cache
 
 
 def fold(text: str | None) -> str:
@@ -49,4 +50,11 @@ def lead_labels(
     forms' recompute, the demo generator, the importer), so they can never disagree.
     """
     name = " ".join(p for p in (first_name, last_name) if p) or email or company or ""
-    return fold(name), fold(company), search_blob((name, email, company, topic))
+    folded_name, folded_company = _fold_repeated(name), _fold_repeated(company)
+    parts = (folded_name, fold(email), folded_company, _fold_repeated(topic))
+    return folded_name, folded_company, " ".join(p for p in parts if p)
+
+
+_fold_repeated = lru_cache(maxsize=8192)(fold)
+"""``fold`` for the values a desk repeats (names, companies, topics): a demo or an import
+folds hundreds of thousands of them, and accented ones take the slow path."""

@@ -678,26 +678,35 @@ def generate_demo(
     seed: int = 7,
     now: datetime,
     progress: Progress | None = None,
+    activities: bool = True,
 ) -> DemoSummary:
     """Add a demo data set of ``leads`` leads to the desk, in one transaction.
 
     The same seed on an equally filled desk gives identical rows; ``now`` is the only
     clock read. Raises DemoCancelled (and leaves the desk untouched) when ``progress``
-    returns False.
+    returns False. ``activities=False`` writes the accounts, contacts and leads only (no
+    history, nobody a customer by purchase): a desk to try importing one's own activity
+    file onto, and the benchmark's "generate 100,000 contacts" figure.
     """
     if leads < 0:
         raise ValueError("the number of leads cannot be negative")
     if now.tzinfo is not None:
         now = now.astimezone(UTC).replace(tzinfo=None)
     with db.transaction() as session:
-        return _generate_in(session, leads, seed, now, progress)
+        return _generate_in(session, leads, seed, now, progress, activities)
 
 
 def _generate_in(
-    session: Session, leads: int, seed: int, now: datetime, progress: Progress | None
+    session: Session,
+    leads: int,
+    seed: int,
+    now: datetime,
+    progress: Progress | None,
+    activities: bool = True,
 ) -> DemoSummary:
     raw = _fast_path(session)
     generator = _Generator(session, random.Random(seed), now, raw, progress, leads)
+    generator.with_activities = activities
     return generator.run(leads)
 
 
@@ -723,6 +732,7 @@ def load_demo(
     seed: int = 7,
     now: datetime,
     progress: Progress | None = None,
+    activities: bool = True,
 ) -> LoadedDemo:
     """What ``leaddesk demo`` and the app's "Load demo data" do, in ONE transaction: the
     data, the starter scoring models (scoring everyone, which moves leads through the
@@ -755,7 +765,7 @@ def load_demo(
     )
 
     with db.transaction() as session:
-        summary = _generate_in(session, leads, seed, scored_at, generating)
+        summary = _generate_in(session, leads, seed, scored_at, generating, activities)
         try:
             models = install_starter_models_in(session, scored_at, scoring_progress)
             if not models:
@@ -950,6 +960,7 @@ class _Generator:
         }
         self.tags = {t: codec.json([t]) for t in ("enterprise", "priority", "follow-up")}
         self.salespeople: list[int] = []
+        self.with_activities = True
 
     # --- top level ---
 
@@ -1201,9 +1212,12 @@ class _Generator:
 
         engagement = rng.lognormvariate(-0.6, 1.1)
         subscribed = rng.random() > 0.06
-        events, subscribed, purchased = self._activities(
-            lead_ids, topics, times, owners, start, engagement, subscribed
-        )
+        if self.with_activities:
+            events, subscribed, purchased = self._activities(
+                lead_ids, topics, times, owners, start, engagement, subscribed
+            )
+        else:
+            events, purchased = [], False
         last = -1
         if events:
             events.sort(key=itemgetter(0))

@@ -148,3 +148,13 @@ def test_database_from_environment(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert path.exists()
+
+
+def test_demo_without_activities(tmp_path: Path) -> None:
+    path = tmp_path / "bare.sqlite"
+    result = run(tmp_path, "demo", "--leads", "50", "--no-activities", db=str(path))
+    assert result.returncode == 0, result.stderr
+    assert "Added 50 leads" in result.stdout and " 0 activities" in result.stdout
+    listed = run(tmp_path, "leads", "--format", "csv", db=str(path))
+    assert listed.returncode == 0, listed.stderr
+    assert len(list(csv.reader(io.StringIO(listed.stdout)))) == 1 + 50

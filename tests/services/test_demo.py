@@ -502,3 +502,16 @@ def test_load_demo_history_reads_forward_and_ends_now(db: Database, now: datetim
     assert trail[0].automatic and "first scored" in trail[0].describe()
     assert [e.at for e in trail] == sorted(e.at for e in trail)
     assert rescore_if_due(db, now) is False  # the day's time-based re-score is done
+
+
+def test_without_activities_writes_the_records_only(db: Database, now: datetime) -> None:
+    summary = generate_demo(db, leads=200, seed=5, now=now, activities=False)
+    counts = _counts(db)
+    assert summary.activities == 0 and counts["activities"] == 0
+    assert (counts["leads"], counts["contacts"], counts["accounts"]) == (
+        200,
+        summary.contacts,
+        summary.accounts,
+    )
+    assert _scalar(db, "SELECT count(*) FROM leads WHERE last_activity_at IS NOT NULL") == 0
+    assert _scalar(db, "SELECT count(*) FROM leads WHERE search_text = ''") == 0
