@@ -143,6 +143,25 @@ def _rescore_everything(
     return RescoreSummary(total, changed)
 
 
+def _rescore_for_models(
+    session: Session,
+    now: datetime,
+    progress: Progress | None,
+    thresholds_before: Mapping[int, int | None] | None,
+) -> RescoreSummary:
+    """The re-score after a change to the models themselves (save, delete, activate,
+    reorder, import): nothing but models changed in the transaction, so the activities can
+    be read in parallel; ``thresholds_before`` as ``_rescore_everything`` takes it."""
+    return _rescore_everything(
+        session,
+        now,
+        "model changed",
+        progress,
+        parallel_reads=True,
+        thresholds_before=thresholds_before,
+    )
+
+
 def rescore_all(
     db: Database, now: datetime, cause: str = "time passed", progress: Progress | None = None
 ) -> RescoreSummary:
@@ -218,14 +237,7 @@ def save_model(
             if exists is not None:
                 raise ValidationError({"name": f"there is already a model named {model.name!r}"})
             record = _upsert(session, model, now)
-        _rescore_everything(
-            session,
-            now,
-            "model changed",
-            progress,
-            parallel_reads=True,
-            thresholds_before=before,
-        )
+        _rescore_for_models(session, now, progress, before)
         return record.id
 
 
@@ -238,7 +250,7 @@ def delete_model(
             raise NotFoundError(f"no scoring model #{model_id}")
         session.delete(record)
         session.flush()
-        _rescore_everything(session, now, "model changed", progress, parallel_reads=True)
+        _rescore_for_models(session, now, progress, None)
 
 
 def set_active(
@@ -254,14 +266,7 @@ def set_active(
         record.active = active
         record.updated_at = now
         session.flush()
-        _rescore_everything(
-            session,
-            now,
-            "model changed",
-            progress,
-            parallel_reads=True,
-            thresholds_before=before,
-        )
+        _rescore_for_models(session, now, progress, before)
 
 
 def reorder_models(
@@ -275,7 +280,7 @@ def reorder_models(
         for position, model_id in enumerate(model_ids, start=1):
             records[model_id].position = position
         session.flush()
-        _rescore_everything(session, now, "model changed", progress, parallel_reads=True)
+        _rescore_for_models(session, now, progress, None)
 
 
 def duplicate_model(db: Database, model_id: int, now: datetime) -> int:
@@ -306,14 +311,7 @@ def import_models(
         before = process.thresholds_in_force(session)
         for model in models:
             _upsert(session, model, now)
-        _rescore_everything(
-            session,
-            now,
-            "model changed",
-            progress,
-            parallel_reads=True,
-            thresholds_before=before,
-        )
+        _rescore_for_models(session, now, progress, before)
     return [m.name for m in models]
 
 
