@@ -838,21 +838,11 @@ class FormatPage(QWizardPage):
             return
         self._check_token += 1
         token = self._check_token
-        options = wizard.import_options()
-        now = wizard.clock()
-
-        def check(db: Database, progress: Callable[[int, int], bool]) -> Preview:
-            return preview_csv(db=db, now=now, progress=progress, rows=PREVIEW_ROWS, **options)
-
-        job: Job[Any] = Job(
-            wizard.db_url,
-            check,
-            parent_widget=self,
-            show_progress=False,
-            report=False,
+        job = _dry_run(
+            wizard,
+            self,
             on_done=lambda result: self._rows_checked(token, result),
             on_error=lambda _error: self._check_failed(token),
-            on_cancelled=lambda: None,
         )
         job.progressed.connect(lambda done, total: self._check_progressed(token, done, total))
         self.check_label.setText("Checking these rows against your desk…")
@@ -888,6 +878,34 @@ class FormatPage(QWizardPage):
 
     def isComplete(self) -> bool:
         return self.preview is not None and self.job is None
+
+
+def _dry_run(
+    wizard: ImportWizard,
+    page: QWidget,
+    *,
+    on_done: Callable[[Preview], None],
+    on_error: Callable[[BaseException], None],
+) -> Job[Preview]:
+    """The whole file checked against the desk with the wizard's current options and
+    rolled back (``preview_csv`` with a database), as an unstarted background job that
+    reports through the page's own callbacks; a cancel is silent, the page asked for it."""
+    options = wizard.import_options()
+    now = wizard.clock()
+
+    def check(db: Database, progress: Callable[[int, int], bool]) -> Preview:
+        return preview_csv(db=db, now=now, progress=progress, rows=PREVIEW_ROWS, **options)
+
+    return Job(
+        wizard.db_url,
+        check,
+        parent_widget=page,
+        show_progress=False,
+        report=False,
+        on_done=on_done,
+        on_error=on_error,
+        on_cancelled=lambda: None,
+    )
 
 
 def date_example(preview: Preview, chosen: fmt.DateOrder | None) -> str:
@@ -1295,21 +1313,11 @@ class CheckPage(QWizardPage):
         self.progress.show()
         self._token += 1
         token = self._token
-        options = wizard.import_options()
-        now = wizard.clock()
-
-        def check(db: Database, progress: Callable[[int, int], bool]) -> Preview:
-            return preview_csv(db=db, now=now, progress=progress, rows=PREVIEW_ROWS, **options)
-
-        job: Job[Any] = Job(
-            wizard.db_url,
-            check,
-            parent_widget=self,
-            show_progress=False,
-            report=False,
+        job = _dry_run(
+            wizard,
+            self,
             on_done=lambda result: self._checked(token, result),
             on_error=lambda error: self._failed(token, error),
-            on_cancelled=lambda: None,
         )
         job.progressed.connect(lambda done, total: self._progressed(token, done, total))
         self.job = job.start()
