@@ -175,9 +175,7 @@ def allowed(role: str, action: str) -> bool:
 def require(role: str, action: str) -> None:
     if not allowed(role, action):
         who = ", ".join(sorted(RIGHTS.get(action, frozenset()))) or "nobody"
-        raise ProcessError(
-            f"a {role} cannot {ACTION_WORDS.get(action, action)} (allowed: {who})"
-        )
+        raise ProcessError(f"a {role} cannot {ACTION_WORDS.get(action, action)} (allowed: {who})")
 
 
 # --- a lead's process state and the changes to it -------------------------------------------

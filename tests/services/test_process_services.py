@@ -26,8 +26,6 @@ CALLS = ScoringModel(
 )
 
 
-
-
 def _lead(db: Database, email: str) -> int:
     contact = records.find_contact_id(db, email)
     return lead_ids(db, LeadQuery(contact_id=contact))[0]
