@@ -11,24 +11,31 @@ model edit re-scores 100,000 leads over 1,000,000 activities and must take about
   ``CASE type_key WHEN ...`` branch holding every rule of that type, and the subtotals of
   several models packed into one integer ``SUM`` (each in its own bit range, decoded
   exactly in Python). ``max_times`` rules get a count each (capped in Python); each
-  distinct set of inactivity types one ``MAX(occurred_at)``. Every column adds up or
-  maxes over contacts, so an account-only lead's aggregate is combined from its
-  account's contacts without a second scan.
+  distinct set of inactivity types one ``MAX(occurred_at)``. Rows of types no column
+  reads are dropped first (``type_filter``). Every column adds up or maxes over
+  contacts, so an account-only lead's aggregate is combined from its account's contacts
+  without a second scan.
 * **Conditions are never translated into SQL.** Trimming, case folding, numeric coercion,
   boolean spellings, list facts and missing-field rules live in
   :mod:`leaddesk.domain.conditions` only. An activity rule's ``when`` is evaluated by the
   engine through a SQL function that SQLite calls only on rows of that rule's type inside
   its window, memoised on the properties' JSON text: a million rows cost a few hundred
-  evaluations. Property rules and exclusions are evaluated by the engine once per
-  distinct value of the fields they read, column by column over all leads.
-* **One query of leads** joined to their contact, account and stored scores, returned
-  as one JSON array per column (cheaper than a Python row per lead), feeds a column-wise
-  combination (inactivity, clamping, stars) that follows the engine's arithmetic; only
-  the differences are written.
+  evaluations. The parallel slices (below) first collect the distinct texts of those
+  types (``_TextPool``), ask the same memo once per text and count with
+  ``+properties IN (...)`` in pure SQL (``_inline_bundle``), so that they never need the
+  GIL; past ``INLINE_LIMIT`` texts of a type they keep the per-row function. Property
+  rules and exclusions are evaluated by the engine once per distinct value of the fields
+  they read, column by column over all leads.
+* **One query of leads** joined to their contact and account, returned as one JSON
+  array per column (cheaper than a Python row per lead), a plain scan of ``lead_scores``
+  per model for the stored scores, and one query per external score a condition names
+  (``lead.external_score.NAME``) feed a column-wise combination (inactivity, clamping,
+  stars) that follows the engine's arithmetic; only the differences are written.
 * **Both cores, when the caller allows it** (``parallel_reads``: the daily re-score and
   model edits, not imports): read-only connections aggregate slices of the contacts in
   threads of their own while the caller's connection reads the leads; the caller's
-  transaction holds the write lock, so they read exactly what it would.
+  transaction holds the write lock, so they read exactly what it would. When the slices
+  run pure SQL, the caller's thread evaluates the property rules meanwhile.
 
 SQL compares times as text: SQLAlchemy stores naive UTC datetimes in SQLite as
 ``YYYY-MM-DD HH:MM:SS.ffffff``, which sorts chronologically; ``+occurred_at`` drops the
@@ -44,16 +51,19 @@ scored" move looks for), not when it was last confirmed.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import operator
+import os
 import sqlite3
+import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -92,6 +102,14 @@ _EPOCH = datetime(1970, 1, 1)
 _SUM, _MAX = "sum", "max"
 #: Slices of contacts the activity aggregate is split into on parallel reads.
 PARALLEL_SLICES = 2
+#: How much nicer than the caller's the reader threads run (Linux only; 0 to leave them).
+READER_NICE = 5
+#: Distinct properties texts of one type (in the whole table) up to which a conditional
+#: activity rule is evaluated once per text and the slices count in pure SQL; above it,
+#: per row through the memoised SQL function.
+INLINE_LIMIT = 5000
+#: Characters of inlined texts per rule bundle and slice, at most.
+_INLINE_CHARS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -266,12 +284,29 @@ class _Planner:
         self.components: list[_Component] = []
         #: Packed SUM columns: (column, bits per slot, slots).
         self.packs: list[tuple[int, int, int]] = []
+        #: The activity types some column reads; None once one reads every type.
+        self.types: set[str] | None = set()
 
     def add_column(self, sql: str, params: Sequence[object], kind: str) -> int:
         self.columns.append(sql)
         self.kinds.append(kind)
         self.params.extend(params)
         return len(self.columns)  # position 0 is the group key
+
+    def read_types(self, types: Sequence[str] | None) -> None:
+        if types is None or self.types is None:
+            self.types = None
+        else:
+            self.types.update(types)
+
+    def type_filter(self) -> str:
+        """A WHERE term keeping the rows of the types some column reads: the others add
+        nothing, and a contact with none of them gets no row, which reads like no
+        activity (every column 0 or NULL), so skipping them early costs less than
+        letting every column's CASE turn them down."""
+        if self.types is None or any("\x00" in t for t in self.types):
+            return ""
+        return f"type_key IN ({', '.join(map(_literal, sorted(self.types)))}) AND "
 
     def _bundle(self, bundle: _Bundle) -> tuple[int, str]:
         self.bundles.append(bundle)
@@ -282,6 +317,7 @@ class _Planner:
         key = None if types is None else tuple(sorted(set(types)))
         if key == ():
             return None
+        self.read_types(key)
         found = self.inactivity_columns.get(key)
         if found is None:
             if key is None:
@@ -333,6 +369,7 @@ class _Planner:
         conditional: dict[tuple[bool, str, str | None], list[Rule]],
         bound: dict[bool, int],
     ) -> None:
+        self.read_types([type_key])
         when = rule.when
         if when is not None and all(f == "type" for f in _leaf_fields(when, [])):
             # A condition on the type alone is a constant for this rule.
@@ -409,7 +446,8 @@ class _Planner:
 
 def _field_sql(name: str) -> tuple[str, Callable[[Any], object] | None] | None:
     """The lead-query expression for a fact and the conversion to the value the ORM
-    would give; None for a name no lead has (the engine then sees it missing).
+    would give; None for a name no lead has (the engine then sees it missing) and for
+    external scores, which ``_external_column`` reads.
 
     Must mirror ``recompute.build_facts``; the equivalence test checks that it does.
     """
@@ -428,6 +466,35 @@ def _field_sql(name: str) -> tuple[str, Callable[[Any], object] | None] | None:
     if prefix == "lead" and rest == "tags":
         return "l.tags", _tags_value
     return None
+
+
+_EXTERNAL_PREFIX = "lead.external_score."
+
+
+def _external_name(name: str) -> str | None:
+    """The ``external_scores.name`` a fact reads, for ``lead.external_score.NAME``.
+
+    Not part of the lead query: ``_external_column`` reads them, so that a REAL score
+    never passes through JSON (15 digits) and a desk without them pays nothing.
+    """
+    if name.startswith(_EXTERNAL_PREFIX):
+        return name[len(_EXTERNAL_PREFIX) :]
+    return None
+
+
+def _external_column(cursor: Any, name: str, lead_ids: Sequence[int]) -> list[object]:
+    """Every lead's external score called ``name``, as ``recompute.build_facts`` reads it:
+    the driver's value, untouched (the column is REAL, so a float, whatever the file
+    had), None where the lead has none, which the engine treats like an absent fact.
+    ``(lead_id, name)`` is unique, so there is no choice of row to mirror; names match
+    exactly (case and spaces included), as the per-lead path's dictionary keys do.
+    """
+    found = dict(
+        cursor.execute("SELECT lead_id, score FROM external_scores WHERE name = ?", [name])
+    )
+    if not found:
+        return [None] * len(lead_ids)
+    return list(map(found.get, lead_ids))
 
 
 def _custom_reader(key: str) -> Callable[[Any], object]:
@@ -510,6 +577,94 @@ def _parallel_file(driver: Any) -> str | None:
     return None
 
 
+def _yield_to_caller() -> None:
+    """Lower this reader thread's priority (Linux, where it is a per-thread setting).
+
+    The caller's thread is the critical path: the slices finish before it needs them,
+    while the lead query and the Python after it cannot start sooner. With more threads
+    than free cores (two slices and the caller on two), equal priorities slow the caller
+    down for nothing.
+    """
+    if READER_NICE and sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), READER_NICE)
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+class _TextPool:
+    """The distinct ``properties`` of the activity types conditional rules read, over the
+    whole table: each reader scans a share of the rows (by rowid, a plain table scan,
+    cheaper than the index), then waits for the others and reads the union.
+
+    The union holds every text any slice can meet: the readers read the same committed
+    state (the caller holds the write lock), and a superset costs nothing but SQL text.
+    """
+
+    def __init__(self, types: Sequence[str], parties: int) -> None:
+        holes = ", ".join("?" for _ in types)
+        self.sql = (
+            "SELECT DISTINCT type_key, properties FROM activities "
+            f"WHERE rowid BETWEEN ? AND ? AND type_key IN ({holes})"
+        )
+        self.types = list(types)
+        self.texts: dict[object, set[object]] = {}
+        self.lock = threading.Lock()
+        # A reader that never arrives (its thread could not start) must not hold the
+        # others for ever: they then call the function, as without a pool.
+        self.barrier = threading.Barrier(parties, timeout=30)
+
+    def gather(self, connection: Any, first: int, last: int) -> dict[object, set[object]] | None:
+        """The union, once every reader has added its share; None when one could not
+        (its slice then calls the function, as the others' do)."""
+        try:
+            rows = connection.execute(self.sql, [first, last, *self.types]).fetchall()
+        except BaseException:
+            self.barrier.abort()
+            raise
+        with self.lock:
+            for type_key, text in rows:
+                self.texts.setdefault(type_key, set()).add(text)
+        try:
+            self.barrier.wait()
+        except threading.BrokenBarrierError:
+            return None
+        return self.texts
+
+
+def _inline_bundle(bundle: _Bundle, texts: Collection[object]) -> str | None:
+    """``bundle``'s points as a pure SQL expression over the ``properties`` texts of its
+    type, each text evaluated once by the engine (``bundle[text]``, the very memo the
+    SQL function reads); None when the function must stay: too many distinct texts
+    (``INLINE_LIMIT``), or values a text literal cannot stand for.
+
+    ``+properties`` drops the column's NUMERIC affinity, so that ``IN`` compares the
+    stored texts byte for byte, as the memo's keys are compared.
+    """
+    if len(texts) > INLINE_LIMIT:
+        return None
+    if any(type(text) is not str or "\x00" in text for text in texts):
+        return None  # a NULL, a number stored as such, a BLOB, a NUL
+    by_points: dict[int, list[str]] = {}
+    size = 0
+    for text in sorted(cast(Collection[str], texts)):
+        size += len(text)
+        if size > _INLINE_CHARS:
+            return None
+        points = int(bundle[text])
+        if points:
+            by_points.setdefault(points, []).append(text)
+    if not by_points:
+        return "0"
+    whens = " ".join(
+        f"WHEN +properties IN ({', '.join(map(_literal, group))}) THEN {points}"
+        for points, group in by_points.items()
+    )
+    return f"(CASE {whens} ELSE 0 END)"
+
+
 class _Reader:
     """One read-only connection running one slice of the activity aggregate in a thread of
     its own.
@@ -523,9 +678,15 @@ class _Reader:
         self.connection = sqlite3.connect(
             uri, uri=True, check_same_thread=False, isolation_level=None
         )
+        self.bundles = bundles
         self.thread: threading.Thread | None = None
         self.rows: list[Any] = []
         self.error: BaseException | None = None
+        #: Set once the slice's SQL is final; ``pure`` tells whether it calls no bundle.
+        self.planned = threading.Event()
+        self.pure = False
+        self.pool: _TextPool | None = None
+        self.closing = False
         try:
             self.connection.execute("SELECT json_array(1)").fetchall()
             self.connection.execute("PRAGMA query_only=ON")
@@ -542,17 +703,58 @@ class _Reader:
             self.connection.close()
             raise
 
-    def start(self, sql: str, params: Sequence[object]) -> None:
+    def start(
+        self,
+        sql: str,
+        params: Sequence[object],
+        share: tuple[_TextPool, int, int] | None = None,
+    ) -> None:
+        """Run ``sql``; with ``share`` (the pool and this reader's rowid range of it),
+        first replace the bundle calls that ``_inline_bundle`` can."""
+        self.pool = None if share is None else share[0]
         self.thread = threading.Thread(
-            target=self._run, args=(sql, params), name="leaddesk-bulk-read", daemon=True
+            target=self._run, args=(sql, params, share), name="leaddesk-bulk-read", daemon=True
         )
         self.thread.start()
 
-    def _run(self, sql: str, params: Sequence[object]) -> None:
+    def _run(
+        self, sql: str, params: Sequence[object], share: tuple[_TextPool, int, int] | None
+    ) -> None:
+        connection = self.connection
+        _yield_to_caller()
         try:
-            self.rows = self.connection.execute(sql, params).fetchall()
+            connection.execute("BEGIN")
+            if share is not None:
+                pool, first, last = share
+                texts = pool.gather(connection, first, last)
+                if texts is not None:
+                    sql = self._inline(sql, texts)
+            self.pure = _FUNCTION not in sql
+            self.planned.set()
+            if not self.closing:
+                self.rows = connection.execute(sql, params).fetchall()
         except BaseException as exc:  # handed to the caller's thread by result()
             self.error = exc
+        finally:
+            self.planned.set()
+            if connection.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    connection.execute("ROLLBACK")
+
+    def _inline(self, sql: str, texts: dict[object, set[object]]) -> str:
+        for number, bundle in enumerate(self.bundles):
+            call = f"{_FUNCTION}_{number}(properties)"
+            if call in sql:
+                inlined = _inline_bundle(bundle, texts.get(bundle.type_key, set()))
+                if inlined is not None:
+                    sql = sql.replace(call, inlined)
+        return sql
+
+    def pure_sql(self) -> bool:
+        """Whether the slice runs without calling Python (so without the GIL): the
+        caller's thread may then run Python meanwhile without stalling it."""
+        self.planned.wait()
+        return self.pure and self.error is None
 
     def result(self) -> list[Any]:
         assert self.thread is not None
@@ -564,6 +766,9 @@ class _Reader:
     def close(self) -> None:
         """Stop a read still running (a cancel, an error elsewhere) and let go of the file."""
         if self.thread is not None:
+            self.closing = True
+            if self.pool is not None:
+                self.pool.barrier.abort()  # a reader waiting for the others stops waiting
             if self.thread.is_alive():
                 self.connection.interrupt()
             self.thread.join()
@@ -610,7 +815,7 @@ def _score_all(
             driver.create_function(f"{_FUNCTION}_{number}", 1, None)  # drop the memos
 
 
-_FIXED = 8  # lead query columns before the stored scores
+_FIXED = 8  # lead query columns before the stored scores (or the facts, without models)
 
 
 def _lead_parts(
@@ -680,6 +885,45 @@ def _lead_columns(
     return out
 
 
+_STORED = ("score", "fit", "engagement", "excluded")
+
+
+def _stored_scores(
+    cursor: Any, model_ids: Sequence[int], lead_ids: Sequence[int]
+) -> list[list[Sequence[Any]]]:
+    """Per model, its ``lead_scores`` columns (``_STORED``) for every lead, in the order of
+    ``lead_ids``, None where a lead has no row.
+
+    One plain scan of the table per model, as JSON arrays, instead of two look-ups in the
+    primary key's index per lead in the lead query (half that query's time). Rows come in
+    table order, which is lead order unless rows were written out of turn: then they are
+    placed by lead id. The columns are integers by the schema; should JSON not hold one
+    (a BLOB), the rows are read as rows.
+    """
+    out: list[list[Sequence[Any]]] = []
+    names = ", ".join(f"json_group_array({name})" for name in ("lead_id", *_STORED))
+    for model_id in model_ids:
+        try:
+            texts = cursor.execute(
+                f"SELECT {names} FROM lead_scores NOT INDEXED WHERE model_id = ?", [model_id]
+            ).fetchone()
+            ids, *values = (json.loads(text) for text in texts)
+        except sqlite3.Error as error:
+            if "blob" not in str(error).lower():
+                raise
+            rows = cursor.execute(
+                f"SELECT lead_id, {', '.join(_STORED)} FROM lead_scores WHERE model_id = ?",
+                [model_id],
+            ).fetchall()
+            ids, *values = ([row[n] for row in rows] for n in range(len(_STORED) + 1))
+        if ids != lead_ids:
+            where = dict(zip(ids, range(len(ids)), strict=True))
+            order = list(map(where.get, lead_ids))
+            values = [[None if i is None else column[i] for i in order] for column in values]
+        out.append(values)
+    return out
+
+
 def _lead_row(fetch: Callable[[], Sequence[Any]]) -> Sequence[Any] | None:
     """``_lead_sql``'s row from ``fetch``, or None when JSON could not hold a value."""
     try:
@@ -690,18 +934,22 @@ def _lead_row(fetch: Callable[[], Sequence[Any]]) -> Sequence[Any] | None:
         return None
 
 
-def _activity_sql(cursor: Any, planner: _Planner, ranged: bool) -> str:
-    """The activity aggregate per contact; ``ranged`` adds a contact-id range (two more
-    parameters, before the time)."""
+def _activity_hint(cursor: Any) -> str:
     indexed = cursor.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", [_ACTIVITY_INDEX]
     ).fetchone()
-    hint = f" INDEXED BY {_ACTIVITY_INDEX}" if indexed else ""
+    return f" INDEXED BY {_ACTIVITY_INDEX}" if indexed else ""
+
+
+def _activity_sql(cursor: Any, planner: _Planner, ranged: bool) -> str:
+    """The activity aggregate per contact; ``ranged`` adds a contact-id range (two more
+    parameters, before the time)."""
+    hint = _activity_hint(cursor)
     where = "contact_id BETWEEN ? AND ? AND " if ranged else ""
     selected = ", ".join(f"{sql} AS c{n}" for n, sql in enumerate(planner.columns, start=1))
     return (
         f"SELECT contact_id AS c0, {selected} FROM activities{hint} "
-        f"WHERE {where}+occurred_at <= ? GROUP BY contact_id"
+        f"WHERE {where}{planner.type_filter()}+occurred_at <= ? GROUP BY contact_id"
     )
 
 
@@ -722,11 +970,32 @@ def _start_slices(cursor: Any, planner: _Planner, readers: Sequence[_Reader]) ->
         f"SELECT json_group_array(json_array({names})) "
         f"FROM ({_activity_sql(cursor, planner, ranged=True)})"
     )
+    types = sorted({bundle.type_key for bundle in planner.bundles})
+    pool = _TextPool(types, len(readers)) if types else None
+    row_low, row_high = cursor.execute(
+        "SELECT (SELECT MIN(rowid) FROM activities), (SELECT MAX(rowid) FROM activities)"
+    ).fetchone()
+    row_low, row_high = (0, -1) if row_low is None else (int(row_low), int(row_high))
     width = (high - low + len(readers)) // len(readers)
+    row_width = (row_high - row_low + len(readers)) // len(readers)
     for n, reader in enumerate(readers):
         first = low + n * width
         last = high if n == len(readers) - 1 else first + width - 1
-        reader.start(sql, [*planner.params, first, last, planner.now_text])
+        rows = (
+            row_low + n * row_width,
+            row_high if n == len(readers) - 1 else row_low + (n + 1) * row_width - 1,
+        )
+        share = None if pool is None else (pool, rows[0], rows[1])
+        reader.start(sql, [*planner.params, first, last, planner.now_text], share)
+
+
+def _collect(readers: Sequence[_Reader]) -> dict[int, Sequence[Any]]:
+    """The slices' aggregates by contact; each parsed as soon as its reader is done."""
+    out: dict[int, Sequence[Any]] = {}
+    for reader in readers:
+        rows = json.loads(reader.result()[0][0])
+        out.update(zip(map(operator.itemgetter(0), rows), rows, strict=True))
+    return out
 
 
 def _score_with(
@@ -752,6 +1021,7 @@ def _score_with(
         _start_slices(cursor, planner, readers)
     else:
         readers = ()
+    parallel = bool(readers)
 
     # --- leads, their facts and stored scores, as columns
     fields: list[str] = []
@@ -763,29 +1033,41 @@ def _score_with(
             for name in _leaf_fields(cond, []):
                 if name not in fields:
                     fields.append(name)
-    sql, params = _lead_sql(fields, model_ids)
+    externals = [name for name in fields if _external_name(name) is not None]
+    fields = [name for name in fields if _external_name(name) is None]
+    # The stored scores are read apart (``_stored_scores``), hence no model ids here.
+    sql, params = _lead_sql(fields, ())
     by_contact: dict[int, Sequence[Any]] = {}
     # One row of JSON texts: SQLite runs it without the GIL, as the readers' slices.
     row = _lead_row(lambda: cursor.execute(sql, params).fetchone())
-    if readers:
-        # Collected before any long Python step: the slices call the bundles (and so
-        # need the GIL) until they finish.
-        texts = [reader.result()[0][0] for reader in readers]
-        by_contact = {r[0]: r for text in texts for r in json.loads(text)}
-    columns: list[Sequence[Any]] = list(_lead_columns(cursor, row, fields, model_ids))
+    if readers and not all(reader.pure_sql() for reader in readers):
+        # Collected before any long Python step: these slices call the bundles (and so
+        # need the GIL) until they finish, and would wait for it at every row.
+        by_contact = _collect(readers)
+        readers = ()
+    columns: list[Sequence[Any]] = list(_lead_columns(cursor, row, fields, ()))
+    stored = _stored_scores(cursor, model_ids, columns[0])
     contact_ids: Sequence[int | None] = columns[1]
     lead_accounts: Sequence[int | None] = columns[2]
     facts: dict[str, _Fact] = {}
     for n, name in enumerate(fields):
         spec = _field_sql(name)
         convert = None if spec is None else spec[1]
-        facts[name] = _Fact(columns[_FIXED + 4 * len(model_ids) + n], convert)
+        facts[name] = _Fact(columns[_FIXED + n], convert)
+    for name in externals:
+        facts[name] = _Fact(_external_column(cursor, str(_external_name(name)), columns[0]), None)
+    scorable = list(map(operator.is_not, contact_ids, [None] * len(contact_ids)))
+    scorable = [s or a is not None for s, a in zip(scorable, columns[3], strict=True)]
+    # Pure-SQL slices are still running on the other core meanwhile.
+    static = [_static(plan, facts, scorable) for plan in plans]
+    if readers:
+        by_contact = _collect(readers)
     report(total_leads // 4)
 
     # --- activities: one aggregate per contact, combined per account-only account
     by_account: dict[int, Sequence[Any]] = {}
     if planner.columns:
-        if not readers:
+        if not parallel:
             sql = _activity_sql(cursor, planner, ranged=False)
             rows = cursor.execute(sql, [*planner.params, planner.now_text])
             by_contact = {r[0]: r for r in rows}
@@ -798,18 +1080,19 @@ def _score_with(
             by_account = _account_aggregates(cursor, planner.kinds, by_contact, account_only)
     report(total_leads * 3 // 4)
 
-    aggregates: list[Sequence[Any] | None] = [
-        by_contact.get(c) if c is not None else (by_account.get(a) if a is not None else None)
-        for c, a in zip(contact_ids, lead_accounts, strict=True)
-    ]
-    scorable = list(map(operator.is_not, contact_ids, [None] * len(contact_ids)))
-    scorable = [s or a is not None for s, a in zip(scorable, columns[3], strict=True)]
+    # A lead with a contact reads its contact's row (contact ids are never None keys);
+    # the few account-only leads are patched in after.
+    contact_row: Callable[[Any], Sequence[Any] | None] = by_contact.get
+    aggregates: list[Sequence[Any] | None] = list(map(contact_row, contact_ids))
+    if by_account:
+        for i, a in enumerate(lead_accounts):
+            if a is not None and contact_ids[i] is None:
+                aggregates[i] = by_account.get(a)
     components = _unpack(planner, aggregates)
     results = [
-        _combine(planner, index, plan, aggregates, components, facts, columns[4], scorable)
+        _combine(planner, index, plan, aggregates, components, static[index], columns[4], scorable)
         for index, plan in enumerate(plans)
     ]
-    stored = [columns[_FIXED + 4 * m : _FIXED + 4 * m + 4] for m in range(len(model_ids))]
     report(total_leads)
     return _Scored(columns[0], results, stored, columns[5], columns[6], columns[7])
 
@@ -972,31 +1255,22 @@ def _add_up(columns: Sequence[Sequence[int]], constant: int, size: int) -> list[
     return out
 
 
-def _combine(
-    planner: _Planner,
-    index: int,
-    plan: _ModelPlan,
-    aggregates: Sequence[Sequence[Any] | None],
-    components: Sequence[list[int]],
-    facts: dict[str, _Fact],
-    created: Sequence[str],
-    scorable: Sequence[bool],
-) -> _ModelTotals:
-    """One model's totals for every lead, column by column, with the engine's arithmetic.
+@dataclass
+class _Static:
+    """A model's points and exclusions that read no activity, for every lead: computable
+    while the activity aggregate is still running."""
 
-    Every rule's points are a column added up once at the end; property rules reading the
-    same facts share one table (their points summed per distinct value).
-    """
+    parts: dict[bool, list[Sequence[int]]]
+    constant: dict[bool, int]
+    excluded: list[bool]
+
+
+def _static(plan: _ModelPlan, facts: dict[str, _Fact], scorable: Sequence[bool]) -> _Static:
+    """Property rules reading the same facts share one table (their points summed per
+    distinct value); the exclusion is one engine call per distinct value too."""
     size = len(scorable)
     parts: dict[bool, list[Sequence[int]]] = {True: [], False: []}
     constant = {True: 0, False: 0}
-    for n, component in enumerate(planner.components):
-        if component.model == index:
-            parts[component.is_fit].append(components[n])
-    for column, limit, points, is_fit in plan.capped:
-        parts[is_fit].append(
-            [0 if a is None else min(a[column] or 0, limit) * points for a in aggregates]
-        )
     grouped: dict[tuple[tuple[str, ...], bool], list[tuple[Condition, int]]] = {}
     for cond, points, is_fit in plan.properties:
         names = () if cond is None else tuple(_leaf_fields(cond, []))
@@ -1008,6 +1282,40 @@ def _combine(
         grouped.setdefault((names, is_fit), []).append((cond, points))
     for (names, is_fit), rules in grouped.items():
         parts[is_fit].append(_points_column(names, rules, facts))
+    model = plan.model
+    if model.exclude is None:
+        excluded = [False] * size
+    else:
+        excluded = _condition_column(model.exclude, facts, size)
+        if any(excluded):
+            excluded = [x and ok for x, ok in zip(excluded, scorable, strict=True)]
+    return _Static(parts, constant, excluded)
+
+
+def _combine(
+    planner: _Planner,
+    index: int,
+    plan: _ModelPlan,
+    aggregates: Sequence[Sequence[Any] | None],
+    components: Sequence[list[int]],
+    static: _Static,
+    created: Sequence[str],
+    scorable: Sequence[bool],
+) -> _ModelTotals:
+    """One model's totals for every lead, column by column, with the engine's arithmetic.
+
+    Every rule's points are a column added up once at the end.
+    """
+    size = len(scorable)
+    parts = {is_fit: list(columns) for is_fit, columns in static.parts.items()}
+    constant = static.constant
+    for n, component in enumerate(planner.components):
+        if component.model == index:
+            parts[component.is_fit].append(components[n])
+    for column, limit, points, is_fit in plan.capped:
+        parts[is_fit].append(
+            [0 if a is None else min(a[column] or 0, limit) * points for a in aggregates]
+        )
     now = planner.now
     for last, period, cutoff, repeat, points, is_fit in plan.inactivity:
         if last is None:
@@ -1037,12 +1345,7 @@ def _combine(
         totals = [floor if t < floor else t for t in totals]
     if cap is not None and size and max(totals) > cap:
         totals = [cap if t > cap else t for t in totals]
-    if model.exclude is None:
-        excluded = [False] * size
-    else:
-        excluded = _condition_column(model.exclude, facts, size)
-        if any(excluded):
-            excluded = [x and ok for x, ok in zip(excluded, scorable, strict=True)]
+    excluded = static.excluded
     # Unscorable and excluded leads score 0 everywhere (the engine's _not_scored).
     for i in _dropped(scorable, excluded):
         totals[i] = fit[i] = engagement[i] = 0

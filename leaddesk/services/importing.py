@@ -107,7 +107,6 @@ from leaddesk.store.models import (
     Contact,
     ExternalScore,
     Lead,
-    ScoringModelRecord,
     Stage,
     User,
 )
@@ -3487,7 +3486,7 @@ def _rescore(session: Session, lead_ids: Sequence[int], now: datetime, tracker: 
     session.flush()
     total = len(lead_ids)
     tracker.rescoring(0, total)
-    if total >= BULK_RESCORE_AT and not _models_read_external_scores(session):
+    if total >= BULK_RESCORE_AT:
         from leaddesk.services import scoring
 
         everything = getattr(scoring, "_rescore_everything", None)
@@ -3504,15 +3503,6 @@ def _rescore(session: Session, lead_ids: Sequence[int], now: datetime, tracker: 
     for start in range(0, total, RESCORE_BATCH):
         recompute.rescore(session, lead_ids[start : start + RESCORE_BATCH], now, "import")
         tracker.rescoring(min(start + RESCORE_BATCH, total), total)
-
-
-def _models_read_external_scores(session: Session) -> bool:
-    """The bulk re-score reads lead fields in SQL and does not know external scores yet;
-    models that use them go through the per-lead path, which does."""
-    definitions = session.scalars(
-        select(ScoringModelRecord.definition).where(ScoringModelRecord.active.is_(True))
-    )
-    return any("lead.external_score." in json.dumps(d) for d in definitions)
 
 
 def import_csv(

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from leaddesk.domain.conditions import (
     OPERATORS,
@@ -46,12 +46,14 @@ from leaddesk.domain.starter_models import starter_models
 from leaddesk.services import bulk_rescore as bulk_module
 from leaddesk.services import recompute
 from leaddesk.services.bulk_rescore import (
+    _external_name,
     _field_sql,
     _lead_columns,
     _lead_parts,
     _lead_row,
     _lead_sql,
     _parallel_file,
+    _stored_scores,
     bulk_rescore,
     bulk_totals,
 )
@@ -145,6 +147,14 @@ def properties(rng: random.Random) -> dict[str, Any]:
     return {key: fact_value(rng) for key in rng.sample(keys, rng.randint(0, 5))}
 
 
+def quoted(found: dict[str, Any]) -> dict[str, Any]:
+    """Quotes in some properties texts (which the slices inline as SQL literals), without
+    drawing from the random sequence the desks and models come from."""
+    if len(found) % 2:
+        found["note"] = 'it\'s "quoted"'
+    return found
+
+
 # --------------------------------------------------------------------------- desks
 
 
@@ -191,6 +201,7 @@ def build_desk(db: Database, rng: random.Random) -> None:
             session.add(contact)
             contacts.append(contact)
         session.flush()
+        leads = []
         for n in range(rng.randint(15, 60)):
             roll = rng.random()
             contact_id = rng.choice(contacts).id if roll < 0.8 else None
@@ -203,7 +214,7 @@ def build_desk(db: Database, rng: random.Random) -> None:
             created = NOW - timedelta(days=rng.choice((0, 1, 29, 30, 31, 60, 89, 90, 400)))
             if rng.random() < 0.1:
                 created = NOW + timedelta(days=2)
-            session.add(
+            leads.append(
                 Lead(
                     contact_id=contact_id,
                     account_id=account_id,
@@ -217,6 +228,9 @@ def build_desk(db: Database, rng: random.Random) -> None:
                     updated_at=NOW,
                 )
             )
+        session.add_all(leads)
+        session.flush()
+        add_external_scores(session, rng, [lead.id for lead in leads])
         boundaries = [NOW - timedelta(days=d) for d in (1, 7, 30, 60, 90, 180)]
         micro = timedelta(microseconds=1)
         for contact in contacts:
@@ -233,10 +247,34 @@ def build_desk(db: Database, rng: random.Random) -> None:
                         contact_id=contact.id,
                         type_key=rng.choice(TYPES),
                         occurred_at=when,
-                        properties=properties(rng),
+                        properties=quoted(properties(rng)),
                         created_at=NOW,
                     )
                 )
+
+
+EXTERNAL_NAMES = ("Partner fit", "intent", "Intent ")
+EXTERNAL_SCORES = (0.0, -0.0, 12.5, 30, 50.0, 80, -3.0, 0.1 + 0.2, 1e-300, "lots", " 30 ")
+
+
+def add_external_scores(session: Any, rng: random.Random, lead_ids: list[int]) -> None:
+    """Scores imported from other tools: some leads have none, some several, some 0 (set,
+    not missing); names differ only by case or a space; text that is not a number stays
+    text in the REAL column, as SQLite keeps it (written in SQL: the ORM would refuse it)."""
+    rows = [
+        {"lead": lead_id, "name": name, "score": rng.choice(EXTERNAL_SCORES), "at": str(NOW)}
+        for lead_id in lead_ids
+        for name in EXTERNAL_NAMES
+        if rng.random() < 0.5
+    ]
+    if rows:
+        session.execute(
+            text(
+                "INSERT INTO external_scores (lead_id, name, score, updated_at, imported_at) "
+                "VALUES (:lead, :name, :score, :at, :at)"
+            ),
+            rows,
+        )
 
 
 # --------------------------------------------------------------------------- models
@@ -265,6 +303,8 @@ LEAD_FIELDS = (
     "lead.status",
     "lead.tags",
     "lead.custom.priority",
+    *(f"lead.external_score.{name}" for name in EXTERNAL_NAMES),
+    "lead.external_score.never imported",
 )
 ACTIVITY_FIELDS = ("url", "campaign", "name", "recurring", "network", "amount", "type", "tags")
 
@@ -357,6 +397,44 @@ def random_model(rng: random.Random, name: str) -> ScoringModel:
             continue
 
 
+EXTERNAL_FIELDS = tuple(f for f in LEAD_FIELDS if f.startswith("lead.external_score."))
+
+
+def external_model(rng: random.Random, name: str) -> ScoringModel:
+    """A model whose property rules and exclusion read external scores only: missing
+    against 0, numbers against text, one name against another."""
+    while True:
+        rules = [
+            property_rule(
+                f"x{n}",
+                rng.choice((-5, 1, 2, 10, 25)),
+                condition(rng, EXTERNAL_FIELDS),
+                group=rng.choice(("fit", "engagement")),
+            )
+            for n in range(rng.randint(2, 6))
+        ]
+        field = rng.choice(EXTERNAL_FIELDS)
+        rules += [
+            property_rule("has one", 3, Leaf(field, "is_set")),
+            property_rule("zero", 7, Leaf(field, "eq", 0)),
+            property_rule("high", 11, Leaf(field, "gte", 50)),
+            activity_rule("opens", 1, "email_open", max_times=3),
+        ]
+        model = ScoringModel(
+            name=name,
+            active=True,
+            sales_ready_at=rng.choice((None, 10, 30)),
+            floor=rng.choice((None, 0)),
+            cap=None,
+            exclude=None if rng.random() < 0.5 else condition(rng, EXTERNAL_FIELDS),
+            rules=tuple(rules),
+        )
+        try:
+            return parse_document(dump_document([model]))[0]
+        except ScoringFileError:
+            continue
+
+
 def install(db: Database, models: list[ScoringModel]) -> None:
     with db.transaction() as session:
         for position, model in enumerate(models, start=1):
@@ -422,17 +500,21 @@ def bulk(session: Any, now: datetime, cause: str) -> None:
 
 
 @pytest.fixture
-def pair(tmp_path: Path) -> Iterator[Callable[[int], tuple[Database, Database]]]:
+def pair(tmp_path: Path) -> Iterator[Callable[..., tuple[Database, Database]]]:
     opened: list[Database] = []
 
-    def make(seed: int) -> tuple[Database, Database]:
+    def make(seed: int, external: bool = False) -> tuple[Database, Database]:
+        """``external``: only models reading external scores, two or three of them."""
         rng = random.Random(seed)
         source = tmp_path / f"source{seed}.sqlite"
         db = open_desk(f"sqlite:///{source}", NOW).db
         build_desk(db, rng)
-        models = [random_model(rng, f"Model {n}") for n in range(rng.randint(1, 3))]
-        if seed % 3 == 0:
-            models = [*starter_models(), *models]
+        if external:
+            models = [external_model(rng, f"External {n}") for n in range(rng.randint(2, 3))]
+        else:
+            models = [random_model(rng, f"Model {n}") for n in range(rng.randint(1, 3))]
+            if seed % 3 == 0:
+                models = [*starter_models(), *models]
         install(db, models)
         db.dispose()
         copies = []
@@ -494,6 +576,89 @@ def test_bulk_leaves_exactly_what_the_per_lead_path_leaves(
         assert got[2] == want[2], f"history differs in round {round_}"
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_external_scores_count_as_in_the_per_lead_path(
+    pair: Callable[..., tuple[Database, Database]], seed: int
+) -> None:
+    """``lead.external_score.NAME`` in rules and exclusions of several models: the bulk
+    path reads the same value (float, text, 0 as set, no row as missing) per lead."""
+    fast, reference = pair(seed, external=True)
+    for round_, (now, cause) in enumerate(ROUNDS[:3]):
+        for db in (fast, reference):
+            change_models(db, seed, round_)
+        with fast.transaction() as session:
+            bulk(session, now, cause)
+        with reference.transaction() as session:
+            per_lead(session, now, cause)
+        got, want = state(fast), state(reference)
+        assert got == want, f"differ in round {round_}"
+    with fast.reading() as session:
+        models = [m.model for m in recompute.active_models(session)]
+        ids = list(session.scalars(select(Lead.id).order_by(Lead.id)))
+        assert bulk_totals(session, models, NOW) == recompute.compute_totals(
+            session, ids, models, NOW
+        )
+    with fast.reading() as session:
+        fits = {s.fit for s in session.scalars(select(LeadScore))}
+    assert len(fits) > 1, "the external scores moved nothing: the test proves nothing"
+
+
+def test_an_external_score_of_zero_is_set_and_no_row_is_missing(
+    pair: Callable[..., tuple[Database, Database]],
+) -> None:
+    fast, reference = pair(2, external=True)
+    model = ScoringModel(
+        name="Zero",
+        active=True,
+        sales_ready_at=None,
+        floor=None,
+        cap=None,
+        exclude=Leaf("lead.external_score.intent", "eq", "lots"),
+        rules=(
+            property_rule("set", 1, Leaf("lead.external_score.Partner fit", "is_set")),
+            property_rule("unset", 10, Leaf("lead.external_score.Partner fit", "is_not_set")),
+            property_rule("zero", 100, Leaf("lead.external_score.Partner fit", "eq", 0)),
+            property_rule("low", 1000, Leaf("lead.external_score.Partner fit", "lt", 1)),
+        ),
+    )
+    for db in (fast, reference):
+        with db.transaction() as session:
+            session.execute(update(ScoringModelRecord).values(active=False))
+            session.execute(text("DELETE FROM external_scores"))
+            scorable = (Lead.contact_id.is_not(None)) | (Lead.account_id.is_not(None))
+            ids = list(session.scalars(select(Lead.id).where(scorable).order_by(Lead.id)))
+            session.execute(
+                text(
+                    "INSERT INTO external_scores (lead_id, name, score, updated_at, imported_at)"
+                    " VALUES (:lead, :name, :score, :at, :at)"
+                ),
+                [
+                    {"lead": ids[0], "name": "Partner fit", "score": 0, "at": str(NOW)},
+                    {"lead": ids[1], "name": "Partner fit", "score": 0.5, "at": str(NOW)},
+                    {"lead": ids[2], "name": "partner fit", "score": 0, "at": str(NOW)},
+                    {"lead": ids[3], "name": "Partner fit", "score": 0, "at": str(NOW)},
+                    {"lead": ids[3], "name": "intent", "score": "lots", "at": str(NOW)},
+                ],
+            )
+        install(db, [model])
+    with fast.transaction() as session:
+        bulk(session, NOW, "model changed")
+    with reference.transaction() as session:
+        per_lead(session, NOW, "model changed")
+    assert state(fast) == state(reference)
+    with fast.reading() as session:
+        zero = session.scalars(
+            select(ScoringModelRecord.id).where(ScoringModelRecord.name == "Zero")
+        ).one()
+        got = dict(
+            session.execute(
+                select(LeadScore.lead_id, LeadScore.score).where(LeadScore.model_id == zero)
+            ).all()
+        )
+    assert [got[i] for i in ids[:4]] == [1101, 1001, 10, 0]  # the last one excluded
+    assert {got[i] for i in ids[4:]} == {10}
+
+
 @pytest.mark.parametrize("seed", (0, 5))
 def test_bulk_totals_match_compute_totals(
     pair: Callable[[int], tuple[Database, Database]], seed: int
@@ -519,7 +684,9 @@ def test_every_fact_the_per_lead_path_builds_is_read_by_the_bulk_path(
         ids = list(session.scalars(select(Lead.id)))
         names = {name for facts in recompute.build_facts(session, ids) for name in facts.fields}
     assert names
-    assert sorted(name for name in names if _field_sql(name) is None) == []
+    assert any(_external_name(name) for name in names)
+    unread = [name for name in names if _field_sql(name) is None and _external_name(name) is None]
+    assert sorted(unread) == []
 
 
 def test_cancel_raises_and_the_rollback_keeps_the_old_scores(
@@ -592,10 +759,10 @@ def slices(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     started: list[str] = []
     start = bulk_module._Reader.start
 
-    def spy(self: Any, sql: str, params: Any) -> None:
+    def spy(self: Any, sql: str, params: Any, *rest: Any) -> None:
         if "FROM activities" in sql:  # not the lead query
             started.append(sql)
-        start(self, sql, params)
+        start(self, sql, params, *rest)
 
     monkeypatch.setattr(bulk_module._Reader, "start", spy)
     return started
@@ -813,3 +980,104 @@ def test_lead_columns_hold_exactly_what_rows_would(
     assert [[type(v) for v in c] for c in got] == [[type(v) for v in c] for c in want]
     assert 0.1 + 0.2 in got[-7] and 2.5 in got[-6]
     assert (b"\x00\xff" in got[-5]) == blob
+
+
+@pytest.mark.parametrize(("seed", "limit"), [(0, 0), (3, 0), (6, 1), (0, 5000), (9, 5000)])
+def test_conditional_rules_per_text_or_per_row_leave_the_same(
+    pair: Callable[[int], tuple[Database, Database]],
+    monkeypatch: pytest.MonkeyPatch,
+    seed: int,
+    limit: int,
+) -> None:
+    """The slices count conditional activity rules in pure SQL, each distinct properties
+    text evaluated once by the engine; above ``INLINE_LIMIT`` texts of a type they call
+    the engine per row instead (and the caller's thread then waits for them before its
+    own Python). Both leave what the per-lead path leaves."""
+    monkeypatch.setattr(bulk_module, "INLINE_LIMIT", limit)
+    pure: list[bool] = []
+    pure_sql = bulk_module._Reader.pure_sql
+
+    def spy(self: Any) -> bool:
+        pure.append(pure_sql(self))
+        return pure[-1]
+
+    monkeypatch.setattr(bulk_module._Reader, "pure_sql", spy)
+    fast, reference = pair(seed)  # starter models: rules on page visits, products, clicks
+    for round_, (now, cause) in enumerate(ROUNDS[:3]):
+        with fast.transaction() as session:
+            hold_write_lock(session)
+            models = recompute.active_models(session)
+            bulk_rescore(session, models, now, cause, None, parallel_reads=True)
+        with reference.transaction() as session:
+            per_lead(session, now, cause)
+        assert state(fast) == state(reference), f"differ in round {round_}"
+    assert pure and all(pure) == (limit >= 5000)
+
+
+def test_inlined_texts_are_sql_literals_of_the_exact_text() -> None:
+    """Quotes double, every text is compared byte for byte (``+properties``), texts worth
+    nothing are left out, and what a literal cannot hold keeps the function."""
+    rule = activity_rule("pricing", 5, "page_visit", when=Leaf("url", "contains", "pricing"))
+    bundle = bulk_module._Bundle("page_visit", [rule])
+    texts = ['{"url": "/pricing\'s"}', '{"url": "/home"}', '{"url": " /PRICING "}']
+    sql = bulk_module._inline_bundle(bundle, texts)
+    assert sql == (
+        '(CASE WHEN +properties IN (\'{"url": " /PRICING "}\', \'{"url": "/pricing\'\'s"}\')'
+        " THEN 5 ELSE 0 END)"
+    )
+    assert bulk_module._inline_bundle(bundle, ['{"url": "/home"}']) == "0"
+    assert bulk_module._inline_bundle(bundle, []) == "0"
+    for odd in (None, 5, b"{}", '{"url": "\x00"}'):
+        assert bulk_module._inline_bundle(bundle, [*texts, odd]) is None
+
+
+def test_stored_scores_are_placed_by_lead_whatever_the_table_order(
+    pair: Callable[[int], tuple[Database, Database]],
+) -> None:
+    """Scores are read by a plain scan of ``lead_scores``; rows written out of lead order,
+    and leads without a row, still line up with the leads as the join would."""
+    fast, _reference = pair(4)
+    with fast.transaction() as session:
+        bulk(session, NOW, "model changed")
+    with fast.transaction() as session:
+        driver = session.connection().connection.driver_connection
+        rows = driver.execute("SELECT * FROM lead_scores ORDER BY lead_id DESC").fetchall()
+        driver.execute("DELETE FROM lead_scores")
+        holes = ", ".join("?" for _ in rows[0])
+        driver.executemany(f"INSERT INTO lead_scores VALUES ({holes})", rows[::2] + rows[1::4])
+        lead_ids = [i for (i,) in driver.execute("SELECT id FROM leads ORDER BY id")]
+        model_ids = [m.id for m in recompute.active_models(session)]
+        got = _stored_scores(driver.cursor(), model_ids, lead_ids)
+        want = []
+        for model_id in model_ids:
+            joined = driver.execute(
+                "SELECT s.score, s.fit, s.engagement, s.excluded FROM leads l LEFT JOIN "
+                "lead_scores s ON s.lead_id = l.id AND s.model_id = ? ORDER BY l.id",
+                [model_id],
+            ).fetchall()
+            want.append([list(column) for column in zip(*joined, strict=True)])
+        session.rollback()
+    assert got == want
+    assert any(None in column for columns in got for column in columns)
+
+
+def test_readers_run_whatever_their_priority_allows(
+    pair: Callable[[int], tuple[Database, Database]],
+    slices: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Lowering a reader thread's priority is a nicety: refused, it changes nothing."""
+
+    def refuse(*_args: Any) -> None:
+        raise PermissionError("not allowed")
+
+    monkeypatch.setattr(bulk_module.os, "setpriority", refuse, raising=False)
+    fast, reference = pair(3)
+    with fast.transaction() as session:
+        hold_write_lock(session)
+        models = recompute.active_models(session)
+        bulk_rescore(session, models, NOW, "model changed", None, parallel_reads=True)
+    with reference.transaction() as session:
+        per_lead(session, NOW, "model changed")
+    assert slices
+    assert state(fast) == state(reference)

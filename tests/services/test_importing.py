@@ -683,6 +683,98 @@ def test_external_scores_can_be_used_in_conditions(
     assert scores["diego@globex.example"] == 0
 
 
+@pytest.mark.parametrize("bulk", [False, True], ids=["per-lead", "bulk"])
+def test_an_activity_import_rescores_models_that_read_external_scores(
+    small_desk: Database,
+    now: datetime,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    bulk: bool,
+) -> None:
+    """A big import re-scores the whole desk in bulk even when a model reads external
+    scores, and the bulk path reads them as the per-lead path does."""
+    from leaddesk.services import bulk_rescore
+    from leaddesk.services.scoring import save_model
+
+    monkeypatch.setattr(importing, "BULK_RESCORE_AT", 1 if bulk else 10**9)
+    calls: list[int] = []
+    original = bulk_rescore.bulk_rescore
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(bulk_rescore, "bulk_rescore", spy)
+    partner = model(
+        {
+            "name": "With partner",
+            "active": True,
+            "sales_ready_at": 100,
+            "rules": [
+                {
+                    "kind": "property",
+                    "name": "Partner likes them",
+                    "group": "fit",
+                    "points": 25,
+                    "when": {
+                        "field": "lead.external_score.Partner fit",
+                        "op": "gte",
+                        "value": 50,
+                    },
+                },
+                {
+                    "kind": "property",
+                    "name": "Partner scored them",
+                    "group": "fit",
+                    "points": 100,
+                    "when": {"field": "lead.external_score.Partner fit", "op": "is_set"},
+                },
+                {
+                    "kind": "activity",
+                    "name": "Opened",
+                    "group": "engagement",
+                    "points": 5,
+                    "activity": "email_open",
+                },
+            ],
+        }
+    )
+    save_model(small_desk, partner, now)
+    scores = write(
+        tmp_path / "s.csv",
+        b"email,model,score,updated_at\r\n"
+        b"carla@globex.example,Partner fit,70,2026-11-01T00:00:00Z\r\n"
+        b"diego@globex.example,Partner fit,0,2026-11-01T00:00:00Z\r\n",
+    )
+    import_csv(small_desk, scores, "scores", now=now)
+    calls.clear()
+    opened = (now - timedelta(hours=1)).isoformat()
+    path = write(
+        tmp_path / "a.csv",
+        (
+            "email,type,occurred_at\n"
+            f"carla@globex.example,email_open,{opened}Z\n"
+            f"diego@globex.example,email_open,{opened}Z\n"
+            f"bruno@acme.example,email_open,{opened}Z\n"
+        ).encode(),
+    )
+    report = import_csv(small_desk, path, "activities", now=now)
+    assert report.leads_rescored == 3
+    assert bool(calls) == bulk
+    with small_desk.reading() as session:
+        got = dict(
+            session.execute(
+                select(Contact.email, Lead.score).join(Contact, Contact.id == Lead.contact_id)
+            ).all()
+        )
+        causes = set(session.scalars(select(ScoreHistory.cause)))
+    # Carla: 70 >= 50 and set; Diego: 0 is a score (set), not a missing one; Bruno: none.
+    assert got["carla@globex.example"] == 25 + 100 + 5
+    assert got["diego@globex.example"] == 100 + 5
+    assert got["bruno@acme.example"] == 5
+    assert "import" in causes
+
+
 # --- the wizard's preview ------------------------------------------------------------------------
 
 
