@@ -338,6 +338,9 @@ def bench_rescore(desk: Path, runs: int, figures: dict[str, Figure]) -> datetime
     try:
         for run in range(runs):
             now = NOW + timedelta(days=run + 1)
+            # The app checkpoints the WAL from an idle timer (store.database); without
+            # it the runs here would pile up WAL pages until one commit paid for them all.
+            db.checkpoint()
             with stopwatch(figure.samples):
                 summary = rescore_all(db, now, "time passed")
             figure.floor.append(
