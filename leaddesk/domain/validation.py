@@ -75,10 +75,12 @@ def normalise_email(value: str) -> str:
 
 
 def email_problem(value: object) -> str | None:
-    if not isinstance(value, str) or not value.strip():
+    # Stripped once: an import checks every row's address.
+    text = value.strip() if isinstance(value, str) else ""
+    if not text:
         return "an e-mail address is required"
-    if not _EMAIL.match(value.strip()):
-        return f"{value.strip()!r} is not a valid e-mail address"
+    if not _EMAIL.match(text):
+        return f"{text!r} is not a valid e-mail address"
     return None
 
 

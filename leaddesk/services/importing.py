@@ -13,10 +13,11 @@ The shape of the work, and why:
 - **Bulk statements.** Existing records are looked up per chunk (``WHERE email IN``, a
   temporary table joined on the activities' covering index) and written with one
   ``executemany`` per chunk: straight DBAPI on SQLite with values pre-encoded the way
-  SQLAlchemy stores them, Core elsewhere. A file at least as big as a table it writes
-  (a first import into a new desk) writes it with its non-unique indexes dropped and
-  builds them once at the end (``_IndexesAside``): inside the transaction, so a rollback
-  brings them back.
+  SQLAlchemy stores them (a column every row stores the same, such as ``created_at``,
+  written as a literal instead of bound a million times), Core elsewhere. A file at
+  least as big as a table it writes (a first import into a new desk) writes it with its
+  non-unique indexes dropped and builds them once at the end (``_IndexesAside``):
+  inside the transaction, so a rollback brings them back.
 - **Same rules as the forms.** Rows go through ``clean_contact``/``clean_account``, so the
   import refuses exactly what the lead form refuses, with the same words.
 - **Fast paths that change nothing.** A million-row file cannot afford a few function
@@ -834,8 +835,60 @@ def _memo_datetime() -> Callable[[datetime], str]:
     return encode
 
 
-_NO_TEXT: dict[Any, None] = {"": None}
-"""``map(_NO_TEXT.get, cells, cells)``: a column's "" as None, other cells as they are."""
+def _sql_constant(values: Sequence[Any]) -> str | None:
+    """The SQL literal of a column whose every value is stored the same (one text,
+    integer, yes/no or NULL on every row), else None. Such a column is written as a
+    literal in the INSERT instead of bound per row: binding a text costs the driver a
+    copy per row, which for ``created_at`` over a million activities is a quarter of
+    the ``executemany``. The literal stores exactly what binding does (same value,
+    same storage class: a column's affinity applies to both alike). Floats are never
+    taken (``0.0`` and ``-0.0`` are equal but stored apart), nor text with a NUL."""
+    if not values:
+        return None
+    first = values[0]
+    kind = type(first)
+    if kind not in _LITERAL_TYPES or values[-1] != first or values.count(first) != len(values):
+        return None
+    if kind is not str and first is not None and set(map(type, values)) != {kind}:
+        return None  # 1 == True == 1.0: equal values of another type
+    if first is None:
+        return "NULL"
+    if kind is str:
+        return None if "\x00" in first else "'" + first.replace("'", "''") + "'"
+    return str(int(first))
+
+
+_LITERAL_TYPES = frozenset({str, int, bool, type(None)})
+
+
+def _insert_statement(
+    table: str, names: Sequence[str], columns: Sequence[Sequence[Any]]
+) -> tuple[str, list[Sequence[Any]]]:
+    """``INSERT INTO table (names) VALUES (...)`` with the columns (but the first)
+    every row stores the same as literals (``_sql_constant``), and the columns left to
+    bind."""
+    slots: list[str] = []
+    bound: list[Sequence[Any]] = []
+    for n, values in enumerate(columns):
+        # The first column (the ids) is always bound: a statement needs a parameter
+        # per row to be run once per row.
+        literal = _sql_constant(values) if n else None
+        if literal is None:
+            slots.append("?")
+            bound.append(values)
+        else:
+            slots.append(literal)
+    sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(slots)})"
+    return sql, bound
+
+
+def _blank_as_none(cells: Iterable[Any]) -> list[Any]:
+    """A column's "" as None, other cells as they are. Not a dict look-up per cell: that
+    hashes every text; a column with no "" is one C-level scan and a copy."""
+    column = cells if isinstance(cells, list | tuple) else list(cells)
+    if "" not in column:
+        return list(column)
+    return [None if cell == "" else cell for cell in column]
 
 
 def _json_column(values: Iterable[Mapping[str, Any] | None]) -> list[str]:
@@ -916,10 +969,6 @@ class _Store:
         start = self._next.get(table.name) or self.max_id(table) + 1
         ids = list(range(start, start + count))
         self._next[table.name] = start + count
-        sql = (
-            f"INSERT INTO {table.name} (id, {', '.join(names)}) "
-            f"VALUES ({', '.join('?' * (len(names) + 1))})"
-        )
         for j, name in enumerate(names):
             encoder = _encoder(table, name)
             if encoder is None or name in encoded:
@@ -931,7 +980,8 @@ class _Store:
                 columns[j] = [encoder(first)] * count
             else:
                 columns[j] = [None if v is None else encoder(v) for v in values]
-        self.executemany(sql, list(zip(ids, *columns, strict=True)))
+        sql, bound = _insert_statement(table.name, ["id", *names], [ids, *columns])
+        self.executemany(sql, list(zip(*bound, strict=True)))
         return ids
 
     def insert_plain(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -1357,18 +1407,25 @@ class _Importer:
 
 
 def _leads_of(
-    session: Session, store: _Store, contact_ids: Iterable[int], account_ids: Iterable[int]
+    session: Session,
+    store: _Store,
+    contact_ids: Iterable[int],
+    account_ids: Iterable[int],
+    *,
+    filled: bool = False,
 ) -> list[int]:
     """Leads whose facts read these contacts or accounts (their own leads, the leads of
     the accounts' contacts, and account-only leads), via a temporary table. Core
     statements on the session's connection: the ORM would load a hundred thousand ids
-    one row object at a time."""
+    one row object at a time. ``filled``: the scratch table holds exactly the contact
+    ids already (``_fill_temp_ids``), so they are not written again."""
     out: set[int] = set()
     contacts = sorted(set(contact_ids))
     accounts = sorted(set(account_ids))
     connection = session.connection()
     if contacts:
-        _fill_temp_ids(store, dict.fromkeys(contacts))
+        if not filled:
+            _fill_temp_ids(store, dict.fromkeys(contacts))
         ids_table = _temp_ids()
         out.update(
             connection.scalars(
@@ -1730,9 +1787,7 @@ class _Contacts(_Importer):
             absent: list[None] = [None] * len(records)
             pairs = zip(
                 *(
-                    map(_NO_TEXT.get, columns[names.index(n)], columns[names.index(n)])
-                    if n in names
-                    else absent
+                    _blank_as_none(columns[names.index(n)]) if n in names else absent
                     for n in ("_account", "_account_domain")
                 ),
                 strict=True,
@@ -1853,7 +1908,7 @@ class _Contacts(_Importer):
             elif name == "age":
                 columns[name] = list(cells)  # None when empty; 0 is an age
             elif default is None:
-                columns[name] = list(map(_NO_TEXT.get, cells, cells))  # "" → None
+                columns[name] = _blank_as_none(cells)  # "" → None
             else:  # yes/no: None when empty, which leaves the default
                 columns[name] = [default if v is None else v for v in cells]
         columns["custom"] = _json_column(map(itemgetter(3), rows))
@@ -1861,7 +1916,7 @@ class _Contacts(_Importer):
         pairs = list(
             zip(
                 *(
-                    map(_NO_TEXT.get, given[n], given[n]) if n in given else absent
+                    _blank_as_none(given[n]) if n in given else absent
                     for n in ("_account", "_account_domain")
                 ),
                 strict=True,
@@ -2484,7 +2539,7 @@ class _Activities(_Importer):
             topics: Sequence[str | None] = [None] * len(cells_of)
         else:
             cells = _text_column(column(il), clean=False)  # as ``_cell`` reads them
-            topics = list(map(_NO_TEXT.get, cells, cells))  # "" → None
+            topics = _blank_as_none(cells)  # "" → None
         keys = list(map(self.parser.custom_key, cells_of))
         props = self._fill(keys, self._c_props, self._props_for)
         return list(
@@ -2904,10 +2959,6 @@ class _Activities(_Importer):
         return False
 
     _NAMES = ("contact_id", "lead_id", "type_key", "occurred_at", "properties")
-    _INSERT = (
-        f"INSERT INTO activities (id, {', '.join(_NAMES)}, user_id, created_at) "
-        f"VALUES ({', '.join('?' * (len(_NAMES) + 3))})"
-    )
 
     def _new_ids(self, count: int) -> int:
         """The first of ``count`` ids after the highest one (SQLite)."""
@@ -2926,10 +2977,12 @@ class _Activities(_Importer):
             return
         count = len(columns[0])
         start = self._new_ids(count)
-        self.store.executemany(
-            self._INSERT,
-            zip(range(start, start + count), *columns, repeat(None), repeat(now_value)),
+        sql, bound = _insert_statement(
+            "activities",
+            ("id", *self._NAMES, "user_id", "created_at"),
+            [range(start, start + count), *columns, [None] * count, [now_value] * count],
         )
+        self.store.executemany(sql, zip(*bound, strict=True))
 
     def _insert(self, rows: list[tuple[Any, ...]]) -> None:
         """New activities given as rows: ``_NAMES``, ``user_id``, ``created_at``."""
@@ -2941,7 +2994,12 @@ class _Activities(_Importer):
                 # In index order: B-tree inserts then touch neighbouring pages, which on
                 # a desk of millions of activities is about twice as fast as file order.
                 rows.sort(key=itemgetter(0, 2, 3))
-            self.store.executemany(self._INSERT, [(start + i, *r) for i, r in enumerate(rows)])
+            sql, bound = _insert_statement(
+                "activities",
+                ("id", *self._NAMES, "user_id", "created_at"),
+                [range(start, start + len(rows)), *zip(*rows, strict=True)],
+            )
+            self.store.executemany(sql, zip(*bound, strict=True))
         else:
             self.store.max_id(self.table)
             names = (*self._NAMES, "user_id", "created_at")
@@ -3058,7 +3116,8 @@ class _Activities(_Importer):
             .values(last_activity_at=per_account.c.at)
             .execution_options(synchronize_session=False)
         )
-        return _leads_of(session, self.store, self.latest, ())
+        # The scratch table still holds the contacts of ``self.latest``, and only them.
+        return _leads_of(session, self.store, self.latest, (), filled=True)
 
 
 # external scores ----------------------------------------------------------------------------

@@ -1335,3 +1335,65 @@ def test_a_file_failing_deep_inside_is_refused_at_the_line_it_fails(
     assert str(refused.value) == str(expected.value)
     assert words in str(refused.value)
     assert count(db, Contact) == 0
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        ["2026-11-22 12:00:00.000000"] * 3,  # created_at: the same text on every row
+        ["it's", "it's", "it's"],  # a quote to escape
+        ["", "", ""],
+        [None, None, None],
+        [True, True, True],
+        [False, False, False],
+        [7, 7, 7],
+        ["12", "12", "12"],  # numeric text: the column's affinity decides, alike
+        ["{}", "{}", "{}"],
+        [1, True, 1],  # equal, yet not one type
+        [True, 1, 1.0],
+        [0.0, -0.0, 0.0],  # floats are always bound
+        ["a\x00b", "a\x00b", "a\x00b"],
+        ["x", "y", "x"],
+        ["x", "x", "y"],
+        [None, None, "x"],
+        ["é'\"", "é'\"", "é'\""],
+    ],
+)
+def test_a_column_written_as_a_literal_stores_what_binding_stores(column: list[Any]) -> None:
+    """``_insert_statement`` writes a column every row stores the same as a literal; the
+    rows must hold the same values of the same storage class as when bound."""
+    conn = sqlite3.connect(":memory:")
+    for table in ("bound", "literal"):
+        conn.execute(
+            f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, t VARCHAR(20), n INTEGER, "
+            "b BOOLEAN, d DATETIME, j JSON, r FLOAT)"
+        )
+    names = ["id", "t", "n", "b", "d", "j", "r"]
+    ids = list(range(1, len(column) + 1))
+    columns = [ids, *([column] * (len(names) - 1))]
+    conn.executemany(
+        f"INSERT INTO bound ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+        list(zip(*columns, strict=True)),
+    )
+    sql, bound = importing._insert_statement("literal", names, columns)
+    assert bound[0] is ids  # the ids are always bound: one statement per row
+    conn.executemany(sql, list(zip(*bound, strict=True)))
+    selected = ", ".join(f"quote({n}), typeof({n})" for n in names)
+    assert (
+        conn.execute(f"SELECT {selected} FROM literal ORDER BY id").fetchall()
+        == conn.execute(f"SELECT {selected} FROM bound ORDER BY id").fetchall()
+    )
+
+
+def test_only_columns_stored_alike_become_literals() -> None:
+    sql, bound = importing._insert_statement(
+        "t",
+        ["id", "a", "b", "c", "d"],
+        [[1, 2], ["x", "x"], [None, None], [1, True], [0.5, 0.5]],
+    )
+    assert sql == "INSERT INTO t (id, a, b, c, d) VALUES (?, 'x', NULL, ?, ?)"
+    assert bound == [[1, 2], [1, True], [0.5, 0.5]]
+    # One row: everything but the ids is constant.
+    sql, bound = importing._insert_statement("t", ["id", "a"], [[5], ["o'k"]])
+    assert sql == "INSERT INTO t (id, a) VALUES (?, 'o''k')"
+    assert bound == [[5]]
