@@ -9,9 +9,10 @@ model edit re-scores 100,000 leads over 1,000,000 activities and must take about
   ``(contact_id, type_key, occurred_at)``) adds up every activity rule's points. Each
   aggregate costs a pass over a million rows, so rules are folded together: per type one
   ``CASE type_key WHEN ...`` branch holding every rule of that type, and the subtotals of
-  several models packed into one integer ``SUM`` (each in its own bit range, decoded
-  exactly in Python). ``max_times`` rules get a count each (capped in Python); each
-  distinct set of inactivity types one ``MAX(occurred_at)``. Rows of types no column
+  several models packed into one integer ``SUM`` (each in its own bit range, taken
+  apart exactly in SQL per contact, ``_Planner.outputs``). ``max_times`` rules get a
+  count each (capped in Python); each distinct set of inactivity types one
+  ``MAX(occurred_at)``. Rows of types no column
   reads are dropped first (``type_filter``). Every column adds up or maxes over
   contacts, so an account-only lead's aggregate is combined from its account's contacts
   without a second scan.
@@ -52,6 +53,7 @@ scored" move looks for), not when it was last confirmed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import operator
@@ -253,6 +255,7 @@ class _Component:
     bound: int  # sum of the absolute points of its rules
     pack: int = -1
     slot: int = -1
+    output: int = -1  # its position in the aggregate's output (``_Planner.outputs``)
 
 
 @dataclass
@@ -439,6 +442,46 @@ class _Planner:
                     params.extend(part_params)
             sql = f"SUM(CASE type_key {' '.join(sql_branches)} ELSE 0 END)"
             self.packs.append((self.add_column(sql, params, _SUM), bits, len(members)))
+
+    def outputs(self) -> tuple[list[str], list[str], dict[int, int]]:
+        """What the aggregate hands back per contact, over the inner query's ``c0``..``cN``:
+        the contact id, every column that is not a packed SUM as it is, and each
+        component's subtotal taken out of its packed SUM in SQL (a few integer operations
+        per contact in SQLite rather than Python work per lead). Returns the expressions,
+        their kinds (``_SUM`` or ``_MAX``, for ``_account_aggregates``) and each unpacked
+        column's position; components learn theirs (``_Component.output``).
+
+        Slot ``j`` of a pack holds ``v_j`` in ``[-half, half)`` (``pack`` sized the slots
+        so), so adding ``half`` to every slot makes each a plain ``bits``-wide digit of a
+        non-negative number below ``2**62``: shift and mask read it exactly, without the
+        sign questions of ``%`` and ``>>`` on negative numbers.
+        """
+        exprs, kinds = ["c0"], [_SUM]
+        position: dict[int, int] = {}
+        packed = {column for column, _bits, _slots in self.packs}
+        for column, kind in enumerate(self.kinds, start=1):
+            if column not in packed:
+                position[column] = len(exprs)
+                exprs.append(f"c{column}")
+                kinds.append(kind)
+        for number, (column, bits, slots) in enumerate(self.packs):
+            members = sorted(
+                ((c.slot, c) for c in self.components if c.pack == number),
+                key=operator.itemgetter(0),
+            )
+            half, mask = 1 << (bits - 1), (1 << bits) - 1
+            offset = sum(half << (bits * slot) for slot in range(slots))
+            for slot, component in members:
+                component.output = len(exprs)
+                kinds.append(_SUM)
+                if slots == 1:
+                    exprs.append(f"COALESCE(c{column}, 0)")
+                else:
+                    shift = bits * slot
+                    exprs.append(
+                        f"(((COALESCE(c{column}, 0) + {offset}) >> {shift}) & {mask}) - {half}"
+                    )
+        return exprs, kinds, position
 
 
 # --------------------------------------------------------------------------- reading
@@ -888,8 +931,26 @@ def _lead_columns(
 _STORED = ("score", "fit", "engagement", "excluded")
 
 
+def _stored_texts(cursor: Any, model_ids: Sequence[int]) -> list[Sequence[str] | None]:
+    """Per model, the JSON arrays ``_stored_scores`` parses (None where JSON cannot hold a
+    value): the SQL half, which runs without the GIL, apart so that it can run early.
+    (One scan per model: a single scan ``FILTER``ing by model costs more, not less.)"""
+    names = ", ".join(f"json_group_array({name})" for name in ("lead_id", *_STORED))
+    sql = f"SELECT {names} FROM lead_scores NOT INDEXED WHERE model_id = ?"
+    return [
+        _lead_row(functools.partial(_fetch_one, cursor, sql, [model_id])) for model_id in model_ids
+    ]
+
+
+def _fetch_one(cursor: Any, sql: str, params: Sequence[object]) -> Sequence[Any]:
+    return cast(Sequence[Any], cursor.execute(sql, params).fetchone())
+
+
 def _stored_scores(
-    cursor: Any, model_ids: Sequence[int], lead_ids: Sequence[int]
+    cursor: Any,
+    model_ids: Sequence[int],
+    lead_ids: Sequence[int],
+    texts: Sequence[Sequence[str] | None] | None = None,
 ) -> list[list[Sequence[Any]]]:
     """Per model, its ``lead_scores`` columns (``_STORED``) for every lead, in the order of
     ``lead_ids``, None where a lead has no row.
@@ -901,16 +962,12 @@ def _stored_scores(
     (a BLOB), the rows are read as rows.
     """
     out: list[list[Sequence[Any]]] = []
-    names = ", ".join(f"json_group_array({name})" for name in ("lead_id", *_STORED))
-    for model_id in model_ids:
-        try:
-            texts = cursor.execute(
-                f"SELECT {names} FROM lead_scores NOT INDEXED WHERE model_id = ?", [model_id]
-            ).fetchone()
-            ids, *values = (json.loads(text) for text in texts)
-        except sqlite3.Error as error:
-            if "blob" not in str(error).lower():
-                raise
+    if texts is None:
+        texts = _stored_texts(cursor, model_ids)
+    for model_id, found in zip(model_ids, texts, strict=True):
+        if found is not None:
+            ids, *values = (json.loads(text) for text in found)
+        else:
             rows = cursor.execute(
                 f"SELECT lead_id, {', '.join(_STORED)} FROM lead_scores WHERE model_id = ?",
                 [model_id],
@@ -941,35 +998,37 @@ def _activity_hint(cursor: Any) -> str:
     return f" INDEXED BY {_ACTIVITY_INDEX}" if indexed else ""
 
 
-def _activity_sql(cursor: Any, planner: _Planner, ranged: bool) -> str:
-    """The activity aggregate per contact; ``ranged`` adds a contact-id range (two more
-    parameters, before the time)."""
+def _activity_sql(cursor: Any, planner: _Planner, ranged: bool, as_json: bool) -> str:
+    """The activity aggregate per contact, as ``_Planner.outputs`` columns: a row per
+    contact, or (``as_json``) one row holding one JSON array per column. ``ranged`` adds
+    a contact-id range (two more parameters, before the time)."""
     hint = _activity_hint(cursor)
     where = "contact_id BETWEEN ? AND ? AND " if ranged else ""
     selected = ", ".join(f"{sql} AS c{n}" for n, sql in enumerate(planner.columns, start=1))
-    return (
+    inner = (
         f"SELECT contact_id AS c0, {selected} FROM activities{hint} "
         f"WHERE {where}{planner.type_filter()}+occurred_at <= ? GROUP BY contact_id"
     )
+    exprs, _kinds, _position = planner.outputs()
+    if as_json:
+        exprs = [f"json_group_array({sql})" for sql in exprs]
+    return f"SELECT {', '.join(exprs)} FROM ({inner})"
 
 
 def _start_slices(cursor: Any, planner: _Planner, readers: Sequence[_Reader]) -> None:
     """Split the contacts that have activities into ranges of about equal width, one per
     reader, and start each reader's aggregate.
 
-    Each reader hands back one JSON text rather than a row per contact: a thread that
-    needs the GIL for every row waits, at each one, for the Python work of the caller's
-    thread. The aggregates are integers and stored time texts, which JSON carries exactly.
+    Each reader hands back one JSON array per column rather than a row per contact: a
+    thread that needs the GIL for every row waits, at each one, for the Python work of
+    the caller's thread, and flat arrays are the cheapest to parse. The aggregates are
+    integers and stored time texts, which JSON carries exactly.
     """
     low, high = cursor.execute(
         "SELECT (SELECT MIN(contact_id) FROM activities), (SELECT MAX(contact_id) FROM activities)"
     ).fetchone()
     low, high = (0, -1) if low is None else (int(low), int(high))
-    names = ", ".join(f"c{n}" for n in range(len(planner.columns) + 1))
-    sql = (
-        f"SELECT json_group_array(json_array({names})) "
-        f"FROM ({_activity_sql(cursor, planner, ranged=True)})"
-    )
+    sql = _activity_sql(cursor, planner, ranged=True, as_json=True)
     types = sorted({bundle.type_key for bundle in planner.bundles})
     pool = _TextPool(types, len(readers)) if types else None
     row_low, row_high = cursor.execute(
@@ -989,12 +1048,69 @@ def _start_slices(cursor: Any, planner: _Planner, readers: Sequence[_Reader]) ->
         reader.start(sql, [*planner.params, first, last, planner.now_text], share)
 
 
-def _collect(readers: Sequence[_Reader]) -> dict[int, Sequence[Any]]:
-    """The slices' aggregates by contact; each parsed as soon as its reader is done."""
-    out: dict[int, Sequence[Any]] = {}
+def _collect(readers: Sequence[_Reader], width: int) -> list[list[Any]]:
+    """The slices' aggregates as columns (contact id first), each slice parsed as soon as
+    its reader is done; the slices' contact ranges do not overlap."""
+    out: list[list[Any]] = [[] for _ in range(width)]
     for reader in readers:
-        rows = json.loads(reader.result()[0][0])
-        out.update(zip(map(operator.itemgetter(0), rows), rows, strict=True))
+        for column, text in zip(out, reader.result()[0], strict=True):
+            column.extend(json.loads(text))
+    return out
+
+
+def _account_only(
+    cursor: Any, contact_ids: Sequence[int | None], lead_accounts: Sequence[int | None]
+) -> tuple[list[int], list[tuple[int, int]]]:
+    """The positions of the account-only leads (an account, no contact) and the (contact,
+    account) pairs of their accounts' contacts: read before the aggregates arrive."""
+    leads = [
+        i
+        for i in itertools.compress(
+            range(len(contact_ids)), map(operator.is_, contact_ids, itertools.repeat(None))
+        )
+        if lead_accounts[i] is not None
+    ]
+    if not leads:
+        return [], []
+    accounts = sorted({cast(int, lead_accounts[i]) for i in leads})
+    holes = ", ".join("?" for _ in accounts)
+    pairs = cursor.execute(
+        f"SELECT id, account_id FROM contacts WHERE account_id IN ({holes})", accounts
+    ).fetchall()
+    return leads, pairs
+
+
+def _by_lead(
+    kinds: Sequence[str],
+    columns: list[list[Any]],
+    contact_ids: Sequence[int | None],
+    lead_accounts: Sequence[int | None],
+    account_only: tuple[list[int], list[tuple[int, int]]],
+) -> list[Sequence[Any]]:
+    """Per aggregate column (position 0, the contact ids, left empty), its value for every
+    lead: its contact's, or for an account-only lead its account's contacts' combined
+    (``_account_aggregates``, over ``_account_only``'s answer); a lead with no such row
+    reads what no activity gives (0 for sums, None for the latest time).
+
+    Looks each lead's row up once and then copies column by column in C (``map``), which
+    costs less than a Python row per lead.
+    """
+    where = dict(zip(columns[0], itertools.count()))
+    leads, pairs = account_only
+    by_account: dict[int, int] = {}
+    if pairs:
+        for account_id, row in _account_aggregates(kinds, columns, where, pairs).items():
+            by_account[account_id] = len(columns[0])
+            for column, value in zip(columns, row, strict=True):
+                column.append(value)
+    missing = len(columns[0])
+    for column, kind in zip(columns, kinds, strict=True):
+        column.append(0 if kind == _SUM else None)
+    rows = list(map(where.get, contact_ids, itertools.repeat(missing)))
+    for i in leads:
+        rows[i] = by_account.get(cast(int, lead_accounts[i]), missing)
+    out: list[Sequence[Any]] = [()]
+    out.extend(list(map(column.__getitem__, rows)) for column in columns[1:])
     return out
 
 
@@ -1037,16 +1153,19 @@ def _score_with(
     fields = [name for name in fields if _external_name(name) is None]
     # The stored scores are read apart (``_stored_scores``), hence no model ids here.
     sql, params = _lead_sql(fields, ())
-    by_contact: dict[int, Sequence[Any]] = {}
+    exprs, kinds, position = planner.outputs()
+    by_contact: list[list[Any]] = []
     # One row of JSON texts: SQLite runs it without the GIL, as the readers' slices.
     row = _lead_row(lambda: cursor.execute(sql, params).fetchone())
+    # Also without the GIL, and before waiting to learn whether the slices need it.
+    stored_texts = _stored_texts(cursor, model_ids)
     if readers and not all(reader.pure_sql() for reader in readers):
         # Collected before any long Python step: these slices call the bundles (and so
         # need the GIL) until they finish, and would wait for it at every row.
-        by_contact = _collect(readers)
+        by_contact = _collect(readers, len(exprs))
         readers = ()
     columns: list[Sequence[Any]] = list(_lead_columns(cursor, row, fields, ()))
-    stored = _stored_scores(cursor, model_ids, columns[0])
+    stored = _stored_scores(cursor, model_ids, columns[0], stored_texts)
     contact_ids: Sequence[int | None] = columns[1]
     lead_accounts: Sequence[int | None] = columns[2]
     facts: dict[str, _Fact] = {}
@@ -1058,39 +1177,26 @@ def _score_with(
         facts[name] = _Fact(_external_column(cursor, str(_external_name(name)), columns[0]), None)
     scorable = list(map(operator.is_not, contact_ids, [None] * len(contact_ids)))
     scorable = [s or a is not None for s, a in zip(scorable, columns[3], strict=True)]
+    account_only = _account_only(cursor, contact_ids, lead_accounts)
     # Pure-SQL slices are still running on the other core meanwhile.
     static = [_static(plan, facts, scorable) for plan in plans]
     if readers:
-        by_contact = _collect(readers)
+        by_contact = _collect(readers, len(exprs))
     report(total_leads // 4)
 
     # --- activities: one aggregate per contact, combined per account-only account
-    by_account: dict[int, Sequence[Any]] = {}
+    aggregates: list[Sequence[Any]] = []
     if planner.columns:
         if not parallel:
-            sql = _activity_sql(cursor, planner, ranged=False)
-            rows = cursor.execute(sql, [*planner.params, planner.now_text])
-            by_contact = {r[0]: r for r in rows}
-        account_only = {
-            a
-            for c, a in zip(contact_ids, lead_accounts, strict=True)
-            if c is None and a is not None
-        }
-        if account_only:
-            by_account = _account_aggregates(cursor, planner.kinds, by_contact, account_only)
+            sql = _activity_sql(cursor, planner, ranged=False, as_json=False)
+            rows = cursor.execute(sql, [*planner.params, planner.now_text]).fetchall()
+            by_contact = [list(column) for column in zip(*rows, strict=True)]
+            by_contact = by_contact or [[] for _ in exprs]
+        aggregates = _by_lead(kinds, by_contact, contact_ids, lead_accounts, account_only)
     report(total_leads * 3 // 4)
 
-    # A lead with a contact reads its contact's row (contact ids are never None keys);
-    # the few account-only leads are patched in after.
-    contact_row: Callable[[Any], Sequence[Any] | None] = by_contact.get
-    aggregates: list[Sequence[Any] | None] = list(map(contact_row, contact_ids))
-    if by_account:
-        for i, a in enumerate(lead_accounts):
-            if a is not None and contact_ids[i] is None:
-                aggregates[i] = by_account.get(a)
-    components = _unpack(planner, aggregates)
     results = [
-        _combine(planner, index, plan, aggregates, components, static[index], columns[4], scorable)
+        _combine(planner, index, plan, aggregates, position, static[index], columns[4], scorable)
         for index, plan in enumerate(plans)
     ]
     report(total_leads)
@@ -1098,52 +1204,41 @@ def _score_with(
 
 
 def _account_aggregates(
-    cursor: Any,
     kinds: Sequence[str],
-    by_contact: dict[int, Sequence[Any]],
-    accounts: set[int],
-) -> dict[int, Sequence[Any]]:
+    columns: Sequence[Sequence[Any]],
+    where: dict[Any, int],
+    pairs: Sequence[tuple[int, int]],
+) -> dict[int, list[Any]]:
     """An account-only lead reads the activities of every contact of its account: every
-    aggregate column either adds up or takes the latest, so combine its contacts' rows."""
-    holes = ", ".join("?" for _ in accounts)
-    out: dict[int, list[Any]] = {}
-    for contact_id, account_id in cursor.execute(
-        f"SELECT id, account_id FROM contacts WHERE account_id IN ({holes})", sorted(accounts)
-    ):
-        row = by_contact.get(contact_id)
-        if row is None:
-            continue
-        merged = out.get(account_id)
-        if merged is None:
-            out[account_id] = [account_id, *row[1:]]
-            continue
-        for n, kind in enumerate(kinds, start=1):
-            value = row[n]
-            if value is None:
+    aggregate column either adds up or takes the latest, so combine its contacts' rows
+    (``columns`` per contact, ``where`` a contact's position in them; ``pairs`` the
+    accounts' (contact, account) pairs).
+
+    Column by column, in the pairs' order: an account starts from its first contact's
+    value (None included), then each further contact's non-None value is added or kept
+    when later."""
+    ats = list(map(where.get, map(operator.itemgetter(0), pairs)))
+    kept = [
+        (at, account_id) for at, (_c, account_id) in zip(ats, pairs, strict=True) if at is not None
+    ]
+    out: dict[int, list[Any]] = {account_id: [account_id] for _at, account_id in kept}
+    for n in range(1, len(kinds)):
+        column, adds = columns[n], kinds[n] == _SUM
+        merged: dict[int, Any] = {}
+        for at, account_id in kept:
+            value = column[at]
+            if account_id not in merged:
+                merged[account_id] = value
+            elif value is None:
                 continue
-            if merged[n] is None:
-                merged[n] = value
-            elif kind == _SUM:
-                merged[n] += value
-            elif value > merged[n]:
-                merged[n] = value
-    return dict(out)
-
-
-def _unpack(planner: _Planner, aggregates: Sequence[Sequence[Any] | None]) -> list[list[int]]:
-    """Per component, its subtotal for every lead (0 without activities)."""
-    out: list[list[int]] = [[] for _ in planner.components]
-    for number, (column, bits, slots) in enumerate(planner.packs):
-        sums = [0 if a is None else a[column] or 0 for a in aggregates]
-        members = sorted((c.slot, n) for n, c in enumerate(planner.components) if c.pack == number)
-        if slots == 1:
-            out[members[0][1]] = sums
-            continue
-        size, half = 1 << bits, 1 << (bits - 1)
-        for _slot, n in members:
-            values = [((s + half) % size) - half for s in sums]
-            out[n] = values
-            sums = [(s - v) >> bits for s, v in zip(sums, values, strict=True)]
+            elif (old := merged[account_id]) is None:
+                merged[account_id] = value
+            elif adds:
+                merged[account_id] = old + value
+            elif value > old:
+                merged[account_id] = value
+        for account_id, row in out.items():
+            row.append(merged[account_id])
     return out
 
 
@@ -1258,11 +1353,14 @@ def _add_up(columns: Sequence[Sequence[int]], constant: int, size: int) -> list[
 @dataclass
 class _Static:
     """A model's points and exclusions that read no activity, for every lead: computable
-    while the activity aggregate is still running."""
+    while the activity aggregate is still running, so that as little as possible is left
+    for after it."""
 
-    parts: dict[bool, list[Sequence[int]]]
-    constant: dict[bool, int]
+    #: Per group (is_fit), the property rules' points summed, None when 0 for every lead.
+    fixed: dict[bool, list[int] | None]
     excluded: list[bool]
+    #: The leads that are unscorable or excluded, ascending (``_dropped``).
+    dropped: list[int]
 
 
 def _static(plan: _ModelPlan, facts: dict[str, _Fact], scorable: Sequence[bool]) -> _Static:
@@ -1288,42 +1386,50 @@ def _static(plan: _ModelPlan, facts: dict[str, _Fact], scorable: Sequence[bool])
     else:
         excluded = _condition_column(model.exclude, facts, size)
         if any(excluded):
-            excluded = [x and ok for x, ok in zip(excluded, scorable, strict=True)]
-    return _Static(parts, constant, excluded)
+            # ``evaluate`` answers booleans; ``&`` of two of them is their ``and``.
+            excluded = list(map(operator.and_, map(bool, excluded), scorable))
+    fixed = {
+        is_fit: _add_up(parts[is_fit], constant[is_fit], size)
+        if parts[is_fit] or constant[is_fit]
+        else None
+        for is_fit in (True, False)
+    }
+    return _Static(fixed, excluded, _dropped(scorable, excluded))
 
 
 def _combine(
     planner: _Planner,
     index: int,
     plan: _ModelPlan,
-    aggregates: Sequence[Sequence[Any] | None],
-    components: Sequence[list[int]],
+    aggregates: Sequence[Sequence[Any]],
+    position: dict[int, int],
     static: _Static,
     created: Sequence[str],
     scorable: Sequence[bool],
 ) -> _ModelTotals:
     """One model's totals for every lead, column by column, with the engine's arithmetic.
 
-    Every rule's points are a column added up once at the end.
+    Every rule's points are a column added up once at the end. ``aggregates`` holds
+    ``_by_lead``'s columns (``position`` maps a planner column to its place there).
     """
     size = len(scorable)
-    parts = {is_fit: list(columns) for is_fit, columns in static.parts.items()}
-    constant = static.constant
-    for n, component in enumerate(planner.components):
+    parts: dict[bool, list[Sequence[int]]] = {
+        is_fit: [] if column is None else [column] for is_fit, column in static.fixed.items()
+    }
+    for component in planner.components:
         if component.model == index:
-            parts[component.is_fit].append(components[n])
+            parts[component.is_fit].append(aggregates[component.output])
     for column, limit, points, is_fit in plan.capped:
-        parts[is_fit].append(
-            [0 if a is None else min(a[column] or 0, limit) * points for a in aggregates]
-        )
+        counts = aggregates[position[column]]
+        parts[is_fit].append([min(c or 0, limit) * points for c in counts])
     now = planner.now
     for last, period, cutoff, repeat, points, is_fit in plan.inactivity:
         if last is None:
             since: Sequence[Any] = created
         else:
             since = [
-                c if a is None or a[last] is None else a[last]
-                for a, c in zip(aggregates, created, strict=True)
+                c if a is None else a
+                for a, c in zip(aggregates[position[last]], created, strict=True)
             ]
         if set(map(type, since)) == {str} and set(map(len, since)) == {26}:
             # All in the stored format, which sorts like time: "s > cutoff" is "active
@@ -1337,8 +1443,8 @@ def _combine(
             added = [_quiet(s, now, period, repeat) * points for s in since]
         parts[is_fit].append(added)
     model = plan.model
-    fit = _add_up(parts[True], constant[True], size)
-    engagement = _add_up(parts[False], constant[False], size)
+    fit = _add_up(parts[True], 0, size)
+    engagement = _add_up(parts[False], 0, size)
     totals = list(map(operator.add, fit, engagement))
     floor, cap = model.floor, model.cap
     if floor is not None and size and min(totals) < floor:
@@ -1347,7 +1453,7 @@ def _combine(
         totals = [cap if t > cap else t for t in totals]
     excluded = static.excluded
     # Unscorable and excluded leads score 0 everywhere (the engine's _not_scored).
-    for i in _dropped(scorable, excluded):
+    for i in static.dropped:
         totals[i] = fit[i] = engagement[i] = 0
     return _ModelTotals(totals, fit, engagement, excluded)
 
@@ -1452,12 +1558,15 @@ def _write(
     for active, new, old in zip(models, scored.results, scored.stored, strict=True):
         o_score, o_fit, o_engagement, o_excluded = old
         # A lead without a stored row has None there, which no new score equals.
-        moved = map(
-            operator.ne,
-            zip(new.total, new.fit, new.engagement, new.excluded, strict=True),
-            zip(o_score, o_fit, o_engagement, map(bool, o_excluded), strict=True),
+        differ = _differing(
+            len(lead_ids),
+            [
+                (new.total, o_score, None),
+                (new.fit, o_fit, None),
+                (new.engagement, o_engagement, None),
+                (new.excluded, o_excluded, bool),
+            ],
         )
-        differ = list(itertools.compress(range(len(lead_ids)), moved))
         for i in differ:
             lead_id, score = lead_ids[i], new.total[i]
             score_rows.append(
@@ -1471,19 +1580,12 @@ def _write(
     primary = scored.results[0].total
     rating = {t: stars(t, threshold) for t in set(primary)}
     new_stars = list(map(rating.__getitem__, primary))
-    lead_updates: list[tuple[int, int, str, int]] = [
-        (t, s, at, lead_id)
-        for lead_id, t, s, ot, os_, never in zip(
-            lead_ids,
-            primary,
-            new_stars,
-            scored.list_score,
-            scored.list_stars,
-            scored.never_scored,
-            strict=True,
-        )
-        if t != ot or s != os_ or never
-    ]
+    listed = _differing(
+        len(lead_ids),
+        [(primary, scored.list_score, None), (new_stars, scored.list_stars, None)],
+        scored.never_scored,
+    )
+    lead_updates = [(primary[i], new_stars[i], at, lead_ids[i]) for i in listed]
     cursor = _raw_connection(session).cursor()
     try:
         if score_rows:
@@ -1513,6 +1615,37 @@ def _write(
     _expire_written(session)
     changed = {lead_ids[i] for i in touched} | {row[3] for row in lead_updates}
     return BulkResult(len(lead_ids), len(history_rows), sorted(changed))
+
+
+#: Leads per block that ``_differing`` compares at once.
+_BLOCK = 512
+
+
+def _differing(
+    size: int,
+    pairs: Sequence[tuple[Sequence[Any], Sequence[Any], Callable[[Any], Any] | None]],
+    flags: Sequence[Any] = (),
+) -> list[int]:
+    """The positions, ascending, where ``new != convert(old)`` for any (new, old, convert)
+    column pair, or where ``flags`` is true. Every column holds ``size`` values.
+
+    A daily re-score changes a lead in a hundred: blocks of leads are compared as list
+    slices (in C, equal elements skipped at C speed) and only the blocks that differ are
+    looked at lead by lead. A block the slices call equal is equal after ``convert`` too
+    (``convert`` is ``bool`` on the stored flag, and ``new == old`` for a boolean ``new``
+    implies ``new == bool(old)``).
+    """
+    found: set[int] = set()
+    compress, ne = itertools.compress, operator.ne
+    for new, old, convert in pairs:
+        for start in range(0, size, _BLOCK):
+            stop = min(start + _BLOCK, size)
+            fresh, stale = new[start:stop], old[start:stop]
+            if fresh != stale:
+                before = stale if convert is None else map(convert, stale)
+                found.update(compress(range(start, stop), map(ne, fresh, before)))
+    found.update(compress(range(size), flags))
+    return sorted(found)
 
 
 def _expire_written(session: Session) -> None:

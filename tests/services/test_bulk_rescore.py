@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -1081,3 +1082,114 @@ def test_readers_run_whatever_their_priority_allows(
         per_lead(session, NOW, "model changed")
     assert slices
     assert state(fast) == state(reference)
+
+
+@pytest.mark.parametrize("bits, slots", [(2, 1), (2, 31), (9, 6), (20, 3), (31, 2), (62, 1)])
+def test_packed_subtotals_are_unpacked_exactly_in_sql(bits: int, slots: int) -> None:
+    """``_Planner.outputs`` takes each component's subtotal out of its packed SUM in SQL;
+    every value a slot may hold, the extremes included, comes back as it went in, as the
+    Python arithmetic it replaced (``(s + half) % size - half``, then ``s >>= bits``)
+    reads it."""
+    planner = bulk_module._Planner(NOW, bulk_module._FUNCTION)
+    planner.add_column("MAX(occurred_at)", [], bulk_module._MAX)
+    column = planner.add_column("SUM(0)", [], bulk_module._SUM)
+    planner.packs.append((column, bits, slots))
+    for slot in range(slots):
+        component = bulk_module._Component(slot, False, [], 1, pack=0, slot=slot)
+        planner.components.append(component)
+    exprs, kinds, position = planner.outputs()
+    assert position == {1: 1} and kinds == ["sum", "max"] + ["sum"] * slots
+    assert [c.output for c in planner.components] == list(range(2, 2 + slots))
+    half = 1 << (bits - 1)
+    rng = random.Random(bits * 100 + slots)
+    cases = [[-half] * slots, [half - 1] * slots, [0] * slots]
+    cases += [[rng.choice((-half, half - 1, 0, rng.randrange(-half, half))) for _ in range(slots)]]
+    cases += [[rng.randrange(-half, half) for _ in range(slots)] for _ in range(50)]
+    conn = sqlite3.connect(":memory:")
+    try:
+        sql = f"SELECT {', '.join(exprs)} FROM (SELECT 7 AS c0, NULL AS c1, ? AS c2)"
+        for values in cases:
+            packed = sum(v << (bits * slot) for slot, v in enumerate(values))
+            row = conn.execute(sql, [packed]).fetchone()
+            assert list(row[2:]) == values
+            rest, python = packed, []
+            for _ in range(slots):
+                value = ((rest + half) % (1 << bits)) - half
+                python.append(value)
+                rest = (rest - value) >> bits
+            assert python == values
+        # A contact without a row of the pack's column reads 0 in every slot.
+        row = conn.execute(sql, [None]).fetchone()
+        assert list(row[2:]) == [0] * slots
+    finally:
+        conn.close()
+
+
+def test_differing_finds_what_comparing_lead_by_lead_finds() -> None:
+    """``_differing`` compares blocks of leads as list slices and only the blocks that
+    differ lead by lead: the same positions as comparing every lead's tuple, with
+    ``bool`` on the stored flag (``None`` where a lead has no stored row)."""
+    rng = random.Random(5)
+    for size in (0, 1, bulk_module._BLOCK - 1, bulk_module._BLOCK, 3 * bulk_module._BLOCK + 7):
+        for rate in (0.0, 0.01, 0.5):
+            new = [rng.randrange(-3, 4) for _ in range(size)]
+            old: list[Any] = [v + 1 if rng.random() < rate else v for v in new]
+            old = [None if rng.random() < rate / 2 else v for v in old]
+            flags = [rng.random() < rate for _ in range(size)]
+            new_ex = [rng.random() < 0.3 for _ in range(size)]
+            old_ex: list[Any] = [
+                rng.choice((None, 0, 1, 2, True, False)) if rng.random() < rate else int(x)
+                for x in new_ex
+            ]
+            got = bulk_module._differing(size, [(new, old, None), (new_ex, old_ex, bool)], flags)
+            want = [
+                i
+                for i in range(size)
+                if (new[i], new_ex[i]) != (old[i], bool(old_ex[i])) or flags[i]
+            ]
+            assert got == want
+
+
+def test_account_aggregates_combine_contacts_as_row_by_row_merging_does() -> None:
+    """``_account_aggregates`` merges column by column; the row-by-row merge it replaced
+    (first contact's row as it is, then each further contact's non-None values added or
+    kept when later) is the reference, Nones and contacts without a row included."""
+    rng = random.Random(11)
+    kinds = ["sum", "max", "sum", "max", "sum"]
+    size = 300
+    columns: list[list[Any]] = [list(range(1000, 1000 + size))]
+    for kind in kinds[1:]:
+        if kind == "sum":
+            columns.append([rng.choice((None, 0, rng.randrange(-50, 50))) for _ in range(size)])
+        else:
+            columns.append(
+                [
+                    rng.choice((None, f"2026-0{rng.randrange(1, 10)}-01 00:00:00.000000"))
+                    for _ in range(size)
+                ]
+            )
+    where = {contact: n for n, contact in enumerate(columns[0])}
+    pairs = [(rng.randrange(900, 1000 + size + 50), rng.randrange(1, 40)) for _ in range(400)]
+    want: dict[int, list[Any]] = {}
+    for contact_id, account_id in pairs:
+        at = where.get(contact_id)
+        if at is None:
+            continue
+        row = [column[at] for column in columns]
+        merged = want.get(account_id)
+        if merged is None:
+            want[account_id] = [account_id, *row[1:]]
+            continue
+        for n in range(1, len(kinds)):
+            value = row[n]
+            if value is None:
+                continue
+            if merged[n] is None:
+                merged[n] = value
+            elif kinds[n] == "sum":
+                merged[n] += value
+            elif value > merged[n]:
+                merged[n] = value
+    got = bulk_module._account_aggregates(kinds, columns, where, pairs)
+    assert got == want
+    assert len(want) > 10
