@@ -702,19 +702,35 @@ def _states(session: Session, lead_ids: Sequence[int]) -> dict[int, LeadState]:
             .outerjoin(User, User.id == Lead.owner_id)
             .where(Lead.id.in_(chunk))
         )
-        for lead_id, stage, status, tr, at, sr, sa, owner, role, tags in rows:
-            out[lead_id] = LeadState(
-                stage=stage,
-                status=status,
-                telemarketing_ready=tr,
-                accepted_telemarketing=at,
-                sales_ready=sr,
-                sales_accepted=sa,
-                owner_id=owner,
-                owner_role=role,
-                tags=tuple(str(t) for t in tags or []),
-            )
+        for lead_id, *state in rows:
+            out[lead_id] = state_of(*state)
     return out
+
+
+def state_of(
+    stage: str,
+    status: str,
+    telemarketing_ready: bool,
+    accepted_telemarketing: bool,
+    sales_ready: bool,
+    sales_accepted: bool,
+    owner_id: int | None,
+    owner_role: str | None,
+    tags: Sequence[Any] | None,
+) -> LeadState:
+    """A lead's process state from its stored columns, in the order the bulk readers
+    select them (tags as the stored JSON list, possibly empty or NULL)."""
+    return LeadState(
+        stage=stage,
+        status=status,
+        telemarketing_ready=telemarketing_ready,
+        accepted_telemarketing=accepted_telemarketing,
+        sales_ready=sales_ready,
+        sales_accepted=sales_accepted,
+        owner_id=owner_id,
+        owner_role=owner_role,
+        tags=tuple(str(t) for t in tags or []),
+    )
 
 
 def write_outcomes(

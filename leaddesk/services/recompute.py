@@ -923,6 +923,8 @@ def rescore_contact(
 def _lead_rows(cursor: Any, dialect: Any, raw_leads: Sequence[Sequence[Any]]) -> list[_LeadRow]:
     """Decode the joined lead, owner role, contact and account rows; the contact and
     account parts become the ``contact.*`` and ``account.*`` facts."""
+    from leaddesk.services.process import state_of
+
     lead_procs = _result_processors(dialect, _lead_t, _LEAD_COLUMNS)
     contact_procs = _result_processors(dialect, _contact_t, _CONTACT_COLUMNS)
     account_procs = _result_processors(dialect, _account_t, _ACCOUNT_COLUMNS)
@@ -978,17 +980,7 @@ def _lead_rows(cursor: Any, dialect: Any, raw_leads: Sequence[Sequence[Any]]) ->
                 scored_at=scored_at,
                 score=score,
                 stars=stars_,
-                state=LeadState(
-                    stage=stage,
-                    status=status,
-                    telemarketing_ready=tr,
-                    accepted_telemarketing=at,
-                    sales_ready=sr,
-                    sales_accepted=sa,
-                    owner_id=owner_id,
-                    owner_role=role,
-                    tags=tuple(str(t) for t in tags or []),
-                ),
+                state=state_of(stage, status, tr, at, sr, sa, owner_id, role, tags),
                 fields=fields,
                 contact_fields=contact_fields,
                 account_fields=account_fields,

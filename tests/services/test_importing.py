@@ -639,6 +639,16 @@ def test_external_scores(small_desk: Database, now: datetime, tmp_path: Path) ->
     assert _external(small_desk)[(ana_leads[0], "Partner fit")][0] == 40.0
 
 
+PARTNER_FIT_RULE: dict[str, Any] = {
+    "kind": "property",
+    "name": "Partner likes them",
+    "group": "fit",
+    "points": 25,
+    "when": {"field": "lead.external_score.Partner fit", "op": "gte", "value": 50},
+}
+"""A rule on an external score (``lead.external_score.NAME``), as a marketer writes one."""
+
+
 def test_external_scores_can_be_used_in_conditions(
     small_desk: Database, now: datetime, tmp_path: Path
 ) -> None:
@@ -649,19 +659,7 @@ def test_external_scores_can_be_used_in_conditions(
             "name": "With partner",
             "active": True,
             "sales_ready_at": 100,
-            "rules": [
-                {
-                    "kind": "property",
-                    "name": "Partner likes them",
-                    "group": "fit",
-                    "points": 25,
-                    "when": {
-                        "field": "lead.external_score.Partner fit",
-                        "op": "gte",
-                        "value": 50,
-                    },
-                }
-            ],
+            "rules": [PARTNER_FIT_RULE],
         }
     )
     save_model(small_desk, partner, now)
@@ -711,17 +709,7 @@ def test_an_activity_import_rescores_models_that_read_external_scores(
             "active": True,
             "sales_ready_at": 100,
             "rules": [
-                {
-                    "kind": "property",
-                    "name": "Partner likes them",
-                    "group": "fit",
-                    "points": 25,
-                    "when": {
-                        "field": "lead.external_score.Partner fit",
-                        "op": "gte",
-                        "value": 50,
-                    },
-                },
+                PARTNER_FIT_RULE,
                 {
                     "kind": "property",
                     "name": "Partner scored them",
