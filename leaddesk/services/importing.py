@@ -100,6 +100,7 @@ from leaddesk.domain.validation import (
 )
 from leaddesk.services import recompute
 from leaddesk.services.errors import ServiceError
+from leaddesk.store import bulk_indexes
 from leaddesk.store.database import Database
 from leaddesk.store.models import (
     Account,
@@ -930,8 +931,12 @@ class _Store:
             )
         return self.max_before[table.name]
 
+    def driver(self) -> Any:
+        """The DBAPI connection under the session's transaction."""
+        return self.session.connection().connection.driver_connection
+
     def cursor(self) -> Any:
-        return self.session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+        return self.driver().cursor()
 
     def encode(self, table: Table, name: str, value: Any) -> Any:
         if value is None or not self.raw:
@@ -1067,31 +1072,12 @@ class _IndexesAside:
             cursor.close()
 
     def set_aside(self, store: _Store, tables: Sequence[str]) -> None:
-        if not tables:
-            return
-        cursor = store.cursor()
-        try:
-            indexes = cursor.execute(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
-                f"AND tbl_name IN ({', '.join('?' * len(tables))}) ORDER BY rowid",
-                list(tables),
-            ).fetchall()
-            for name, sql in indexes:
-                if not sql.lstrip().upper().startswith("CREATE UNIQUE"):
-                    cursor.execute(f'DROP INDEX "{name}"')
-                    self.statements.append(sql)
-        finally:
-            cursor.close()
+        self.statements += bulk_indexes.set_aside(store.driver(), tables)
 
     def restore(self, store: _Store) -> None:
         if not self.statements:
             return
-        cursor = store.cursor()
-        try:
-            for sql in self.statements:
-                cursor.execute(sql)
-        finally:
-            cursor.close()
+        bulk_indexes.restore(store.driver(), self.statements)
         self.statements = []
 
 

@@ -515,3 +515,43 @@ def test_without_activities_writes_the_records_only(db: Database, now: datetime)
     )
     assert _scalar(db, "SELECT count(*) FROM leads WHERE last_activity_at IS NOT NULL") == 0
     assert _scalar(db, "SELECT count(*) FROM leads WHERE search_text = ''") == 0
+
+
+def _schema(db: Database) -> list[tuple[Any, ...]]:
+    """Every table and index by name and definition (a rebuilt index gets new pages)."""
+    with db.engine.connect() as conn:
+        rows = conn.execute(text("SELECT type, name, tbl_name, sql FROM sqlite_master"))
+        return sorted(tuple(r) for r in rows)
+
+
+def test_indexes_set_aside_for_a_big_demo_come_back_and_change_nothing(
+    tmp_path: Path, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big generation builds the secondary indexes at its end: the same rows and the
+    same schema as maintaining them row by row; a cancel leaves them as they were."""
+    plain, aside = _fresh(tmp_path / "plain.sqlite", now), _fresh(tmp_path / "aside.sqlite", now)
+    try:
+        generate_demo(plain, leads=300, seed=4, now=now)
+        monkeypatch.setattr(demo, "INDEXES_ASIDE_MIN_LEADS", 50)
+        dropped: list[str] = []
+        real_set_aside = demo.bulk_indexes.set_aside
+
+        def spy(driver: Any, tables: Any) -> list[str]:
+            dropped.extend(real_set_aside(driver, tables))
+            return dropped
+
+        monkeypatch.setattr(demo.bulk_indexes, "set_aside", spy)
+        schema = _schema(aside)
+        with pytest.raises(DemoCancelled):
+            generate_demo(aside, leads=300, seed=4, now=now, progress=lambda _d, _t: False)
+        assert _schema(aside) == schema and _counts(aside)["leads"] == 0
+        dropped.clear()
+        generate_demo(aside, leads=300, seed=4, now=now)
+        assert any("ix_activities_contact_time" in sql for sql in dropped)
+        assert _schema(aside) == schema
+        for table in TABLES:
+            assert _rows(aside, table) == _rows(plain, table), table
+        assert _scalar(aside, "PRAGMA integrity_check") == "ok"
+    finally:
+        plain.dispose()
+        aside.dispose()
