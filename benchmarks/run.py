@@ -77,22 +77,20 @@ class Figure:
     percentile: float | None = None  # show this percentile instead of the median
 
     def value(self) -> float | None:
-        if not self.samples:
-            return None
-        if self.percentile is not None:
-            ordered = sorted(self.samples)
-            index = min(len(ordered) - 1, round(self.percentile / 100 * (len(ordered) - 1)))
-            return ordered[index]
-        return statistics.median(self.samples)
+        return self._summary(self.samples)
 
     def floor_value(self) -> float | None:
-        if not self.floor:
+        return self._summary(self.floor)
+
+    def _summary(self, values: Sequence[float]) -> float | None:
+        """The figure's percentile of ``values`` (the median unless it says otherwise)."""
+        if not values:
             return None
         if self.percentile is not None:
-            ordered = sorted(self.floor)
+            ordered = sorted(values)
             index = min(len(ordered) - 1, round(self.percentile / 100 * (len(ordered) - 1)))
             return ordered[index]
-        return statistics.median(self.floor)
+        return statistics.median(values)
 
     def show(self, seconds: float | None) -> str:
         if seconds is None:
@@ -531,36 +529,32 @@ def bench_gui(desk: Path, runs: int, now: datetime, work: Path, figures: dict[st
     del app
 
 
+def _run_child(args: Sequence[str], timeout: float) -> tuple[float, dict[str, Any] | None, str]:
+    """This script as a fresh, offscreen process (``--child ARGS``): when it started, the
+    JSON it printed last (None if it failed) and the last line of its errors."""
+    start = time.time()
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+        timeout=timeout,
+        check=False,
+    )
+    return start, _last_json(done.stdout), "".join(done.stderr.strip().splitlines()[-1:])
+
+
 def bench_cold_start(desk: Path, runs: int, now: datetime, figures: dict[str, Figure]) -> None:
     cold, memory = figures["cold_start"], figures["memory"]
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     for _run in range(runs):
-        start = time.time()
-        done = subprocess.run(
-            [sys.executable, __file__, "--child", "cold-start", str(desk), now.isoformat()],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-            check=False,
-        )
-        report = _last_json(done.stdout)
+        start, report, error = _run_child(["cold-start", str(desk), now.isoformat()], 300)
         if report is None:
-            cold.note = f"child failed: {done.stderr.strip().splitlines()[-1:]}"
+            cold.note = f"child failed: {error}"
             return
         cold.samples.append(report["painted_at"] - start)
         memory.samples.append(report["maxrss_kb"] / 1024)
         cold.note = f"separate process to a painted list ({report['rows']:,} leads)"
-        start = time.time()
-        floor = subprocess.run(
-            [sys.executable, __file__, "--child", "qt-floor", str(desk)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
-        )
-        floor_report = _last_json(floor.stdout)
+        start, floor_report, _error = _run_child(["qt-floor", str(desk)], 120)
         if floor_report is not None:
             cold.floor.append(floor_report["painted_at"] - start)
             memory.floor.append(floor_report["maxrss_kb"] / 1024)

@@ -78,3 +78,13 @@ def format_amount(value: float | None) -> str:
     if value is None:
         return ""
     return str(int(value)) if float(value).is_integer() else str(value)
+
+
+RECORD_NOUNS: dict[str, tuple[str, str]] = {
+    "leads": ("lead", "leads"),
+    "contacts": ("contact", "contacts"),
+    "accounts": ("account", "accounts"),
+    "activities": ("activity", "activities"),
+    "scores": ("external score", "external scores"),
+}
+"""Singular and plural of each record type a file holds, for "Wrote 3 leads"."""

@@ -33,7 +33,7 @@ from leaddesk.services.lists import (
     lead_ids,
 )
 from leaddesk.store.database import Database
-from leaddesk.ui.display import format_count
+from leaddesk.ui.display import RECORD_NOUNS, format_count
 from leaddesk.ui.qt import (
     QButtonGroup,
     QCheckBox,
@@ -64,13 +64,6 @@ EXPORT_TYPES: dict[str, str] = {
     "accounts": "Accounts",
     "activities": "Activities",
     "scores": "External scores",
-}
-NOUNS: dict[str, tuple[str, str]] = {
-    "leads": ("lead", "leads"),
-    "contacts": ("contact", "contacts"),
-    "accounts": ("account", "accounts"),
-    "activities": ("activity", "activities"),
-    "scores": ("external score", "external scores"),
 }
 DELIMITERS = ((",", "Comma  ,"), (";", "Semicolon  ;"), ("\t", "Tab"))
 MUTED = "color: palette(placeholder-text);"
@@ -224,7 +217,7 @@ class ExportDialog(QDialog):
 
     def _type_changed(self) -> None:
         record_type = self.record_type
-        nouns = NOUNS[record_type]
+        nouns = RECORD_NOUNS[record_type]
         current = self._current_list(record_type)
         if current is None:
             self.current_button.setText("The current list")
@@ -234,7 +227,7 @@ class ExportDialog(QDialog):
         else:
             count = self._count_of(record_type, current)
             if record_type == "activities":
-                leads = "" if count is None else f"{_plural(count, NOUNS['leads'])}: "
+                leads = "" if count is None else f"{_plural(count, RECORD_NOUNS['leads'])}: "
                 self.current_button.setText("The activities of the leads in the current list")
                 self.current_label.setText(f"{leads}{current.description}")
             else:
@@ -365,7 +358,7 @@ class ExportDialog(QDialog):
                 raise
             return count
 
-        nouns = NOUNS[record_type]
+        nouns = RECORD_NOUNS[record_type]
         self.job = run_job(
             self,
             "Export",
@@ -389,7 +382,7 @@ class ExportDialog(QDialog):
         except OSError:
             return
         job.progress_dialog.setLabelText(
-            f"Exporting {NOUNS[self.record_type][1]} to {Path(self.path).name}… "
+            f"Exporting {RECORD_NOUNS[self.record_type][1]} to {Path(self.path).name}… "
             f"{_megabytes(size)} written"
         )
 
@@ -404,7 +397,7 @@ class ExportDialog(QDialog):
         QMessageBox.information(
             self,
             "Export",
-            f"Wrote {_plural(count, NOUNS[self.record_type])} to {self.path}.",
+            f"Wrote {_plural(count, RECORD_NOUNS[self.record_type])} to {self.path}.",
         )
         self.accept()
 

@@ -48,7 +48,7 @@ from leaddesk.services.importing import (
 )
 from leaddesk.store.database import Database
 from leaddesk.ui.clock import Clock, utc_now
-from leaddesk.ui.display import ERROR_COLOUR, format_count
+from leaddesk.ui.display import ERROR_COLOUR, RECORD_NOUNS, format_count
 from leaddesk.ui.qt import (
     QAbstractItemView,
     QAbstractTableModel,
@@ -115,13 +115,6 @@ RECORD_TYPE_HINTS: dict[str, str] = {
     "leads": "interest in a topic; a new e-mail address creates its contact",
     "activities": "what contacts did (opened, visited, called), with when; re-scores their leads",
     "scores": "scores another tool computed (e-mail or lead id, model, score, updated at)",
-}
-NOUNS: dict[str, tuple[str, str]] = {
-    "contacts": ("contact", "contacts"),
-    "accounts": ("account", "accounts"),
-    "leads": ("lead", "leads"),
-    "activities": ("activity", "activities"),
-    "scores": ("external score", "external scores"),
 }
 ENCODINGS = (
     (fmt.UTF8, "UTF-8"),
@@ -1370,7 +1363,7 @@ class CheckPage(QWizardPage):
         self.progress.hide()
         self.stats.show()
         wizard = self._wizard
-        nouns = NOUNS[wizard.record_type]
+        nouns = RECORD_NOUNS[wizard.record_type]
         bad = result.rows_with_problems or 0
         self.stats.set_values(
             [
@@ -1386,9 +1379,11 @@ class CheckPage(QWizardPage):
         report = result.report
         if report is not None:
             if report.accounts_created:
-                details.append(f"{_plural(report.accounts_created, NOUNS['accounts'])} to add.")
+                added = _plural(report.accounts_created, RECORD_NOUNS["accounts"])
+                details.append(f"{added} to add.")
             if report.contacts_created and wizard.record_type != "contacts":
-                details.append(f"{_plural(report.contacts_created, NOUNS['contacts'])} to add.")
+                added = _plural(report.contacts_created, RECORD_NOUNS["contacts"])
+                details.append(f"{added} to add.")
             if report.merged:
                 details.append(
                     f"{_rows_word(report.merged)} repeat an earlier row and are merged into it."
@@ -1589,7 +1584,7 @@ class RunPage(QWizardPage):
             return
         self.report = report
         self._show_report(report)
-        nouns = NOUNS[report.record_type]
+        nouns = RECORD_NOUNS[report.record_type]
         self._finish("imported", f"Imported {Path(report.path).name}.")
         done = _plural(report.created + report.updated, nouns)
         left_out = f"; {_rows_word(len(report.rejected))} left out" if report.rejected else ""
@@ -1609,13 +1604,13 @@ class RunPage(QWizardPage):
         extras = []
         if not refused:
             if report.accounts_created:
-                extras.append(f"{_plural(report.accounts_created, NOUNS['accounts'])} added")
+                extras.append(f"{_plural(report.accounts_created, RECORD_NOUNS['accounts'])} added")
             if report.contacts_created and report.record_type != "contacts":
-                extras.append(f"{_plural(report.contacts_created, NOUNS['contacts'])} added")
+                extras.append(f"{_plural(report.contacts_created, RECORD_NOUNS['contacts'])} added")
             if report.activity_types_created:
                 extras.append("new activity types: " + ", ".join(report.activity_types_created))
             if report.leads_rescored:
-                extras.append(f"{_plural(report.leads_rescored, NOUNS['leads'])} re-scored")
+                extras.append(f"{_plural(report.leads_rescored, RECORD_NOUNS['leads'])} re-scored")
             if report.skipped:
                 extras.append("skipped rows were identical to the desk or repeated an earlier row")
         self.details_label.setText(_sentence("; ".join(extras)) if extras else "")
