@@ -3578,7 +3578,7 @@ def import_csv(
     (``progress`` returned False); the desk is unchanged after each of them.
     """
     source = _open_source(Path(path), encoding, delimiter)
-    with db.transaction() as session:
+    with db.transaction(bulk=True) as session:
         return _run(
             session,
             source,

@@ -166,7 +166,7 @@ def rescore_all(
     db: Database, now: datetime, cause: str = "time passed", progress: Progress | None = None
 ) -> RescoreSummary:
     """Re-score every lead at ``now``: what ``leaddesk rescore`` and the daily job run."""
-    with db.transaction() as session:
+    with db.transaction(bulk=True) as session:
         # Nothing but the re-score itself writes in this transaction.
         summary = _rescore_everything(session, now, cause, progress, parallel_reads=True)
         from leaddesk.services.desk import set_setting
