@@ -55,15 +55,14 @@ def lead_labels(
     folded_email = fold(email)
     folded_company = _fold_repeated(company)
     if first_name or last_name:
-        folded_name = " ".join(
-            f for f in (_fold_repeated(first_name), _fold_repeated(last_name)) if f
-        )
+        first, last = _fold_repeated(first_name), _fold_repeated(last_name)
+        folded_name = f"{first} {last}" if first and last else first or last
     elif email:
         folded_name = folded_email
     else:
         folded_name = folded_company
     parts = (folded_name, folded_email, folded_company, _fold_repeated(topic))
-    return folded_name, folded_company, " ".join(p for p in parts if p)
+    return folded_name, folded_company, " ".join(filter(None, parts))
 
 
 _fold_repeated = lru_cache(maxsize=8192)(fold)

@@ -11,13 +11,16 @@ index before restoring them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 
-def set_aside(driver_connection: Any, tables: Sequence[str]) -> list[str]:
-    """Drop the non-unique indexes of ``tables``; returns their CREATE statements, in
-    their original order, for :func:`restore`. Nothing is dropped outside a transaction."""
+def set_aside(
+    driver_connection: Any, tables: Sequence[str], keep: Collection[str] = ()
+) -> list[str]:
+    """Drop the non-unique indexes of ``tables`` but those named in ``keep``; returns their
+    CREATE statements, in their original order, for :func:`restore`. Nothing is dropped
+    outside a transaction."""
     if not tables or not getattr(driver_connection, "in_transaction", False):
         return []
     cursor = driver_connection.cursor()
@@ -29,7 +32,7 @@ def set_aside(driver_connection: Any, tables: Sequence[str]) -> list[str]:
             list(tables),
         ).fetchall()
         for name, sql in indexes:
-            if not sql.lstrip().upper().startswith("CREATE UNIQUE"):
+            if name not in keep and not sql.lstrip().upper().startswith("CREATE UNIQUE"):
                 cursor.execute(f'DROP INDEX "{name}"')
                 statements.append(sql)
     finally:

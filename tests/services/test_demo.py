@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
-from leaddesk.services import demo
+from leaddesk.services import demo, demo_rows
 from leaddesk.services.demo import CITIES, DESK_DOMAIN, WINDOW, DemoCancelled, generate_demo
 from leaddesk.services.desk import open_desk
 from leaddesk.store.database import Database
@@ -105,11 +105,11 @@ def test_fast_path_stores_exactly_what_sqlalchemy_types_store(
     "base", [datetime(2026, 5, 24, 12), datetime(2026, 5, 24, 23, 59, 58, 123456)]
 )
 def test_time_text_is_what_isoformat_writes(base: datetime) -> None:
-    codec = demo._Codec(True, base)
+    codec = demo_rows._Codec(True, base)
     for seconds in [0, 1, 59, 60, 3599, 86_399, 86_400, 15_724_800, 34_559_999, 34_560_000, -5]:
         expected = (base + timedelta(seconds=seconds)).isoformat(" ", "microseconds")
         assert codec.when(seconds) == expected, seconds
-    assert demo._Codec(False, base).when(90) == base + timedelta(seconds=90)
+    assert demo_rows._Codec(False, base).when(90) == base + timedelta(seconds=90)
 
 
 def test_list_labels_are_written_with_the_leads(demo_db: Database) -> None:
@@ -536,8 +536,8 @@ def test_indexes_set_aside_for_a_big_demo_come_back_and_change_nothing(
         dropped: list[str] = []
         real_set_aside = demo.bulk_indexes.set_aside
 
-        def spy(driver: Any, tables: Any) -> list[str]:
-            dropped.extend(real_set_aside(driver, tables))
+        def spy(driver: Any, tables: Any, keep: Any = ()) -> list[str]:
+            dropped.extend(real_set_aside(driver, tables, keep))
             return dropped
 
         monkeypatch.setattr(demo.bulk_indexes, "set_aside", spy)
@@ -555,3 +555,104 @@ def test_indexes_set_aside_for_a_big_demo_come_back_and_change_nothing(
     finally:
         plain.dispose()
         aside.dispose()
+
+
+# --- rows made in a child process ---------------------------------------------------------------
+
+
+def test_a_child_process_makes_exactly_the_rows_this_one_would(
+    tmp_path: Path, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here, child = _fresh(tmp_path / "here.sqlite", now), _fresh(tmp_path / "child.sqlite", now)
+    started: list[list[str]] = []
+    real_command = demo._child_command
+
+    def command() -> list[str]:
+        started.append(real_command())
+        return started[-1]
+
+    try:
+        for db in (here, child):  # a second run too: it must not clash with the first
+            generate_demo(db, leads=300, seed=6, now=now)
+        assert started == []
+        schema = _schema(child)
+        # Big enough for a child and for setting indexes aside (some kept by the writer).
+        monkeypatch.setattr(demo, "CHILD_MIN_LEADS", 100)
+        monkeypatch.setattr(demo, "INDEXES_ASIDE_MIN_LEADS", 100)
+        monkeypatch.setattr(demo, "_child_command", command)
+        generate_demo(child, leads=600, seed=8, now=now)
+        monkeypatch.setattr(demo, "CHILD_MIN_LEADS", 10**9)
+        monkeypatch.setattr(demo, "INDEXES_ASIDE_MIN_LEADS", 10**9)
+        generate_demo(here, leads=600, seed=8, now=now)
+        assert len(started) == 1
+        for table in TABLES:
+            assert _rows(child, table) == _rows(here, table), table
+        assert _schema(child) == schema
+        assert _scalar(child, "PRAGMA integrity_check") == "ok"
+    finally:
+        here.dispose()
+        child.dispose()
+
+
+def test_cancelling_stops_the_child_and_leaves_the_desk_as_it_was(
+    db: Database, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    children: list[subprocess.Popen[bytes]] = []
+    real_popen = subprocess.Popen
+
+    def popen(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        children.append(real_popen(*args, **kwargs))
+        return children[-1]
+
+    monkeypatch.setattr(demo.subprocess, "Popen", popen)
+    monkeypatch.setattr(demo, "CHILD_MIN_LEADS", 100)
+    before = _counts(db)
+    with pytest.raises(DemoCancelled):
+        generate_demo(db, leads=LEADS, now=now, progress=lambda done, _total: done < 300)
+    assert _counts(db) == before
+    assert len(children) == 1 and children[0].returncode is not None
+
+
+def test_a_child_that_dies_is_an_error_and_writes_nothing(
+    db: Database, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setattr(demo, "CHILD_MIN_LEADS", 100)
+    monkeypatch.setattr(
+        demo,
+        "_child_command",
+        lambda: [
+            sys.executable,
+            "-c",
+            "import sys; print('out of memory', file=sys.stderr); sys.exit(3)",
+        ],
+    )
+    before = _counts(db)
+    with pytest.raises(RuntimeError, match=r"exit code 3\): out of memory"):
+        generate_demo(db, leads=300, now=now)
+    assert _counts(db) == before
+
+
+def test_without_a_child_process_the_rows_are_made_here(
+    tmp_path: Path, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here, fallback = _fresh(tmp_path / "here.sqlite", now), _fresh(tmp_path / "fb.sqlite", now)
+    try:
+        generate_demo(here, leads=200, seed=2, now=now)
+        monkeypatch.setattr(demo, "CHILD_MIN_LEADS", 100)
+        monkeypatch.setattr(demo, "_child_command", lambda: [str(tmp_path / "no-such-python")])
+        generate_demo(fallback, leads=200, seed=2, now=now)
+        for table in TABLES:
+            assert _rows(fallback, table) == _rows(here, table), table
+    finally:
+        here.dispose()
+        fallback.dispose()
+
+
+def test_the_indexes_the_writer_keeps_exist(db: Database) -> None:
+    """A renamed index would silently be set aside again; this names the drift."""
+    names = {row[1] for row in _schema(db) if row[0] == "index"}
+    assert names >= demo.KEPT_BY_THE_WRITER

@@ -52,3 +52,13 @@ def test_nothing_is_dropped_outside_a_transaction(tmp_path: Path) -> None:
     assert not connection.in_transaction
     assert bulk_indexes.set_aside(connection, ["t"]) == []
     assert _indexes(connection) == ["ix_t_a", "uq_t_b"]
+
+
+def test_indexes_named_to_keep_stay(tmp_path: Path) -> None:
+    connection = _connect(tmp_path / "d.sqlite")
+    connection.execute("CREATE INDEX ix_t_b_a ON t (b, a)")
+    connection.execute("INSERT INTO t (a, b) VALUES ('x', 1)")
+    statements = bulk_indexes.set_aside(connection, ["t"], keep={"ix_t_a"})
+    assert statements == ["CREATE INDEX ix_t_b_a ON t (b, a)"]
+    assert _indexes(connection) == ["ix_t_a", "uq_t_b"]
+    connection.rollback()
