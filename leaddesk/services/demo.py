@@ -67,6 +67,7 @@ KEPT_BY_THE_WRITER = frozenset(
         "ix_leads_status_score",
         "ix_leads_last_activity_at",
         "ix_leads_topic",
+        "ix_leads_score_search",
         "ix_activities_lead_id",
         "ix_activities_contact_time",
         "ix_activities_contact_type_time",

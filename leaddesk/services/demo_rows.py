@@ -45,9 +45,12 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 import pickle
+import queue
 import random
 import sys
+import threading
 import traceback
 import unicodedata
 from bisect import bisect
@@ -64,7 +67,7 @@ WINDOW = timedelta(days=182)
 """How far back the demo reaches: six months before ``now``."""
 
 ACTIVITY_BATCH = 20_000
-LEAD_BATCH = 5_000
+LEAD_BATCH = 1_000
 """Rows per batch: large enough that executemany dominates, small enough that progress
 moves (a batch also ends every twentieth of the requested leads) and memory stays flat."""
 
@@ -712,6 +715,7 @@ class RowGenerator:
         self.with_activities = with_activities
         codec = self.codec
 
+        self.start = start
         self.emails = set(start.emails)
         self.domains = set(start.domains)
         self.user_names = set(start.user_names)
@@ -725,7 +729,6 @@ class RowGenerator:
         self.contacts: list[Row] = []
         self.leads: list[Row] = []
         self.activities: list[Row] = []
-        self.counts = {"accounts": 0, "contacts": 0, "leads": 0, "activities": 0, "users": 0}
 
         self.countries = _Weighted(list(COUNTRY_WEIGHTS), list(COUNTRY_WEIGHTS.values()))
         self.industries = list(INDUSTRIES)
@@ -781,7 +784,13 @@ class RowGenerator:
             if len(self.activities) >= ACTIVITY_BATCH or len(self.leads) >= self.lead_batch:
                 self._flush(made)
         self._flush(made)
-        return DemoSummary(**self.counts)
+        return DemoSummary(
+            accounts=self.account_id - self.start.account_id,
+            contacts=self.contact_id - self.start.contact_id,
+            leads=self.lead_id - self.start.lead_id,
+            activities=self.activity_id - self.start.activity_id,
+            users=self.user_id - self.start.user_id,
+        )
 
     def _flush(self, done: int) -> None:
         batch = (self.users, self.accounts, self.contacts, self.leads, self.activities)
@@ -814,7 +823,6 @@ class RowGenerator:
                 if role == "salesperson":
                     self.salespeople.append(self.user_id)
                 self.user_id += 1
-        self.counts["users"] += len(self.users)
 
     # --- accounts ---
 
@@ -892,7 +900,9 @@ class RowGenerator:
             topic, source = _pick(ACCOUNT_TOPICS, rand)
             t = max(created, self._lead_time())
             owner = _pick(self.salespeople, rand) if rand() < 0.5 else None
-            self._lead_row(None, account_id, topic, source, owner, t, last, large, labels=name)
+            last_at = codec.when(last) if last >= 0 else None
+            folded = lead_labels(None, None, None, name, topic)
+            self._lead_row(None, account_id, topic, source, owner, t, last_at, large, folded)
             made += 1
         when = codec.when(max(0, created - DAY - int(rand() * 29 * DAY)))
         self.accounts.append(
@@ -901,7 +911,6 @@ class RowGenerator:
                 self.segments[segment], when, when,
             )
         )  # fmt: skip
-        self.counts["accounts"] += 1
         return made
 
     def _standalone_contact(self, remaining: int) -> int:
@@ -1039,7 +1048,6 @@ class RowGenerator:
                 stamp = when(t)
                 append((aid, contact_id, lead_id, key, stamp, props, user_id, stamp))
                 aid += 1
-            self.counts["activities"] += aid - self.activity_id
             self.activity_id = aid
 
         if job_title == "Student":
@@ -1059,14 +1067,16 @@ class RowGenerator:
                 subscribed, account_id, custom, created, created,
             )
         )  # fmt: skip
-        self.counts["contacts"] += 1
+        last_at = codec.when(last) if last >= 0 else None
+        lead_row = self._lead_row
+        first_name, last_name = person
         for lead_id, (topic, _k, _s, _w), source, t, owner in zip(
             lead_ids, topics, sources, times, owners, strict=True
         ):
-            self._lead_row(
-                contact_id, account_id, topic, source, owner, t, last, large, lead_id,
-                labels=(person[0], person[1], email, company),
-            )  # fmt: skip
+            folded = lead_labels(first_name, last_name, email, company, topic)
+            lead_row(
+                contact_id, account_id, topic, source, owner, t, last_at, large, folded, lead_id
+            )
         return n_leads, start, last
 
     def _lead_row(
@@ -1077,24 +1087,17 @@ class RowGenerator:
         source: str,
         owner: int | None,
         t: int,
-        last: int,
+        last_at: Any,
         large: bool,
+        folded: tuple[str, str, str],
         lead_id: int | None = None,
-        *,
-        labels: tuple[str, str, str, str | None] | str,
     ) -> None:
-        """``labels``: the contact's (first name, last name, e-mail, company), or the company
-        name alone for an account-only lead; the list's folded columns are written with the
-        row instead of by a second pass over every lead."""
-        codec = self.codec
-        if isinstance(labels, str):
-            folded = lead_labels(None, None, None, labels, topic)
-        else:
-            folded = lead_labels(*labels, topic)
+        """``folded``: the list's sort and search columns (``lead_labels``), written with
+        the row instead of by a second pass over every lead."""
         if lead_id is None:
             lead_id = self.lead_id
             self.lead_id += 1
-        created = codec.when(t)
+        created = self.codec.when(t)
         roll = self.rng.random()
         if large:
             tags = self.tags["enterprise"]
@@ -1106,11 +1109,10 @@ class RowGenerator:
             tags = self.empty_list
         self.leads.append(
             (
-                lead_id, contact_id, account_id, topic, source, owner, tags,
-                codec.when(last) if last >= 0 else None, created, created, *folded,
+                lead_id, contact_id, account_id, topic, source, owner, tags, last_at, created,
+                created, *folded,
             )
         )  # fmt: skip
-        self.counts["leads"] += 1
 
     # --- activities ---
 
@@ -1262,35 +1264,56 @@ class RowGenerator:
 # --- the child process ----------------------------------------------------------------------
 
 
+OUTBOX_BATCHES = 8
+"""Batches the child may have made ahead of the parent's writing (about 15 MB)."""
+
+
 def serve(source: BinaryIO, sink: BinaryIO) -> int:
     """Read a pickled :class:`Request`, write ``("rows", batch, done)`` messages, then
-    ``("end", summary)``; on an error, ``("error", traceback)``. A full pipe blocks
-    :meth:`RowGenerator.run` until the parent has read on: memory stays flat."""
+    ``("end", summary)``; on an error, ``("error", traceback)``.
+
+    The messages leave from a thread of their own: a pipe holds 64 KB, a batch 1.7 MB, so
+    writing them from the generating thread would stop the generator for as long as the
+    parent takes to write each batch to the desk, and the two processes would take turns
+    instead of working at once. The sender spends its time blocked in ``write`` (without
+    the GIL); ``OUTBOX_BATCHES`` bounds how far ahead the generator gets."""
+    outbox: queue.Queue[bytes | None] = queue.Queue(maxsize=OUTBOX_BATCHES)
+    sink.flush()
+    descriptor = sink.fileno()
+
+    def send() -> None:
+        try:
+            while (message := outbox.get()) is not None:
+                view = memoryview(message)
+                while view:
+                    view = view[os.write(descriptor, view) :]
+        except OSError:  # the parent stopped reading (a cancel): it ends this process
+            pass
+
+    def post(message: tuple[Any, ...]) -> None:
+        outbox.put(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
+
+    sender = threading.Thread(target=send, name="demo rows sender", daemon=True)
+    sender.start()
+    status = 0
     try:
         request: Request = pickle.load(source)
-
-        def emit(batch: Batch, done: int) -> None:
-            pickle.dump(("rows", batch, done), sink, pickle.HIGHEST_PROTOCOL)
-            sink.flush()
-
         summary = RowGenerator(
             request.start,
             request.seed,
             request.now,
             request.raw,
             request.total,
-            emit,
+            lambda batch, done: post(("rows", batch, done)),
             with_activities=request.with_activities,
         ).run(request.total)
-        pickle.dump(("end", summary), sink, pickle.HIGHEST_PROTOCOL)
-        sink.flush()
-    except BrokenPipeError:  # the parent stopped reading: a cancel
-        return 1
+        post(("end", summary))
     except Exception:
-        pickle.dump(("error", traceback.format_exc()), sink, pickle.HIGHEST_PROTOCOL)
-        sink.flush()
-        return 1
-    return 0
+        post(("error", traceback.format_exc()))
+        status = 1
+    outbox.put(None)
+    sender.join()
+    return status
 
 
 if __name__ == "__main__":

@@ -36,6 +36,13 @@ ENV_VAR = "LEADDESK_DB"
 BUSY_TIMEOUT_MS = 5000
 WAL_AUTOCHECKPOINT_PAGES = 10_000
 """Fallback automatic checkpoint: ~40 MB of WAL with 4 KiB pages (SQLite's default: 1,000)."""
+CACHE_KIB = 65_536
+"""Page cache per connection (64 MiB): a 100,000-lead desk's lists and logging stay in it."""
+BULK_CACHE_KIB = 262_144
+"""Page cache while a bulk transaction runs (256 MiB at most, used only as far as the job
+touches pages; given back when the connection returns to the pool): a job that writes more
+pages than the usual cache spills them to the WAL mid-way and reads them back to build the
+indexes it set aside (100,000 demo leads: 3.0 s -> 2.9 s)."""
 JOURNAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 """What a WAL file is truncated to when SQLite starts it over after a checkpoint."""
 
@@ -85,21 +92,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA temp_store=MEMORY")
-    cursor.execute("PRAGMA cache_size=-65536")
+    cursor.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
     cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
     cursor.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT_BYTES}")
     cursor.close()
 
 
-_AUTOCHECKPOINT_OFF = "leaddesk.autocheckpoint_off"
-"""Marks a pooled connection whose automatic checkpoint a bulk transaction turned off."""
+_BULK_SETTINGS = "leaddesk.bulk_settings"
+"""Marks a pooled connection a bulk transaction changed the settings of."""
 
 
-def _autocheckpoint_back_on(dbapi_connection: Any, record: Any) -> None:
+def _bulk_settings_undone(dbapi_connection: Any, record: Any) -> None:
     """On the way back into the pool, after the bulk transaction's commit or rollback: the
-    next user of the connection gets the usual fallback checkpoint."""
-    if record is not None and record.info.pop(_AUTOCHECKPOINT_OFF, False):
+    next user of the connection gets the usual cache and fallback checkpoint."""
+    if record is not None and record.info.pop(_BULK_SETTINGS, False):
         dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+        dbapi_connection.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
 
 
 def make_engine(url: str) -> Engine:
@@ -115,7 +123,7 @@ def make_engine(url: str) -> Engine:
         raise DatabaseUrlError(f"cannot open {url!r}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "checkin", _autocheckpoint_back_on)
+        event.listen(engine, "checkin", _bulk_settings_undone)
     return engine
 
 
@@ -139,12 +147,15 @@ class Database:
         (an import, a demo), whose commit should not also copy the WAL it filled into the
         database file - the automatic checkpoint would run inside that commit (0.4 s of
         generating 100,000 leads). The app's idle checkpoint copies it moments later off
-        the UI thread; without one, the next ordinary commit or closing the desk does."""
+        the UI thread; without one, the next ordinary commit or closing the desk does. It
+        also gets a larger page cache (``BULK_CACHE_KIB``)."""
         with self._sessions.begin() as session:
             if bulk and self.engine.dialect.name == "sqlite":
                 pooled = session.connection().connection
-                pooled.driver_connection.execute("PRAGMA wal_autocheckpoint=0")  # type: ignore[union-attr]
-                pooled.info[_AUTOCHECKPOINT_OFF] = True
+                driver: Any = pooled.driver_connection
+                pooled.info[_BULK_SETTINGS] = True
+                driver.execute("PRAGMA wal_autocheckpoint=0")
+                driver.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
             yield session
 
     @contextmanager

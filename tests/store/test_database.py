@@ -8,8 +8,15 @@ from typing import cast
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
-from leaddesk.store.database import WAL_AUTOCHECKPOINT_PAGES, Database, sqlite_file
+from leaddesk.store.database import (
+    BULK_CACHE_KIB,
+    CACHE_KIB,
+    WAL_AUTOCHECKPOINT_PAGES,
+    Database,
+    sqlite_file,
+)
 
 
 def _fill(db: Database, pages: int, *, bulk: bool) -> None:
@@ -49,14 +56,19 @@ def test_an_ordinary_commit_still_checkpoints_a_wal_past_the_fallback(db: Databa
 
 
 @pytest.mark.parametrize("fails", [False, True])
-def test_the_connection_gets_its_fallback_back_after_a_bulk_job(db: Database, fails: bool) -> None:
+def test_the_connection_gets_its_usual_settings_back_after_a_bulk_job(
+    db: Database, fails: bool
+) -> None:
     class Boom(Exception):
         pass
 
+    def settings(session: Session) -> tuple[int, int]:
+        checkpoint = session.execute(text("PRAGMA wal_autocheckpoint")).scalar_one()
+        return int(checkpoint), -int(session.execute(text("PRAGMA cache_size")).scalar_one())
+
     with pytest.raises(Boom) if fails else nullcontext(), db.transaction(bulk=True) as session:
-        assert session.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 0
+        assert settings(session) == (0, BULK_CACHE_KIB)
         if fails:
             raise Boom
     with db.transaction() as session:
-        setting = session.execute(text("PRAGMA wal_autocheckpoint")).scalar()
-    assert setting == WAL_AUTOCHECKPOINT_PAGES
+        assert settings(session) == (WAL_AUTOCHECKPOINT_PAGES, CACHE_KIB)
