@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import func, select, text
@@ -568,7 +568,7 @@ def test_a_child_process_makes_exactly_the_rows_this_one_would(
     real_command = demo._child_command
 
     def command() -> list[str]:
-        started.append(real_command())
+        started.append(cast(list[str], real_command()))
         return started[-1]
 
     try:
@@ -636,14 +636,18 @@ def test_a_child_that_dies_is_an_error_and_writes_nothing(
     assert _counts(db) == before
 
 
+@pytest.mark.parametrize("executable", ["missing", "unknown"])
 def test_without_a_child_process_the_rows_are_made_here(
-    tmp_path: Path, now: datetime, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, now: datetime, monkeypatch: pytest.MonkeyPatch, executable: str
 ) -> None:
     here, fallback = _fresh(tmp_path / "here.sqlite", now), _fresh(tmp_path / "fb.sqlite", now)
     try:
         generate_demo(here, leads=200, seed=2, now=now)
         monkeypatch.setattr(demo, "CHILD_MIN_LEADS", 100)
-        monkeypatch.setattr(demo, "_child_command", lambda: [str(tmp_path / "no-such-python")])
+        if executable == "missing":
+            monkeypatch.setattr(demo, "_child_command", lambda: [str(tmp_path / "no-python")])
+        else:  # an embedded interpreter: sys.executable is empty
+            monkeypatch.setattr(demo.sys, "executable", "")
         generate_demo(fallback, leads=200, seed=2, now=now)
         for table in TABLES:
             assert _rows(fallback, table) == _rows(here, table), table
