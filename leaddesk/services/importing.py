@@ -101,7 +101,7 @@ from leaddesk.domain.validation import (
 from leaddesk.services import recompute
 from leaddesk.services.errors import ServiceError
 from leaddesk.store import bulk_indexes
-from leaddesk.store.database import Database
+from leaddesk.store.database import BULK_CACHE_KIB, Database
 from leaddesk.store.models import (
     Account,
     Activity,
@@ -114,7 +114,6 @@ from leaddesk.store.models import (
 )
 
 CHUNK_ROWS = 20_000
-IMPORT_CACHE_KIB = 128 * 1024
 PREVIEW_ROWS = 20
 RESCORE_BATCH = 2000
 READ_BLOCK = 1 << 20
@@ -3497,14 +3496,15 @@ def _without_blank_rows(
 
 
 def _grow_cache(store: _Store) -> int | None:
-    """A bigger page cache while importing: index pages of a big table are then read
-    once per import instead of once per chunk. Returns the setting to restore."""
+    """A bulk transaction's page cache (``BULK_CACHE_KIB``) for the dry run as well, which
+    reads in an ordinary session: index pages of a big table are then read once per
+    import instead of once per chunk. Returns the setting to restore."""
     if not store.raw:
         return None
     cursor = store.cursor()
     try:
         previous = int(cursor.execute("PRAGMA cache_size").fetchone()[0])
-        cursor.execute(f"PRAGMA cache_size=-{IMPORT_CACHE_KIB}")
+        cursor.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
     finally:
         cursor.close()
     return previous
