@@ -401,8 +401,9 @@ class _Reader:
     """The file's records with their line numbers, failures turned into one-line
     reasons (a wrong encoding, a NUL byte, an unterminated quote)."""
 
-    def __init__(self, source: _Source) -> None:
+    def __init__(self, source: _Source, last_line: int | None = None) -> None:
         self.source = source
+        self.last_line = last_line  # records starting after it are not read
         self.raw = _CountingReader(source.path.open("rb"))
         self.text = io.TextIOWrapper(
             io.BufferedReader(self.raw, READ_BLOCK),
@@ -455,6 +456,8 @@ class _Reader:
         read is read again by ``rows``, to fail at the same line with the same words."""
         reader = self._csv
         start = reader.line_num
+        if self.last_line is not None and start >= self.last_line:
+            return []
         try:
             records = list(islice(reader, size))
         except (UnicodeDecodeError, csv.Error):
@@ -477,9 +480,13 @@ class _Reader:
                 for cell in cells:
                     if "\n" in cell or "\r" in cell:
                         line += cell.count("\n") + cell.count("\r") - cell.count("\r\n")
+        numbered = list(zip(lines, records, strict=True))
+        if self.last_line is not None and lines and lines[-1] > self.last_line:
+            numbered = [(line, cells) for line, cells in numbered if line <= self.last_line]
+            lines = lines[: len(numbered)]
         if lines:
             self.line = lines[-1]
-        return list(zip(lines, records, strict=True))
+        return numbered
 
     @property
     def bytes_read(self) -> int:
@@ -3354,10 +3361,11 @@ def _run(
     user_id: int | None,
     date_order: fmt.DateOrder | None,
     dry_run: bool,
+    last_line: int | None = None,
 ) -> ImportReport:
     _check_type(record_type)
     spec = _resolve_options(record_type, match)
-    reader = _Reader(source)
+    reader = _Reader(source, last_line)
     cache: int | None = None
     store: _Store | None = None
     try:
@@ -3611,10 +3619,17 @@ def preview_csv(
     date_order: fmt.DateOrder | None = None,
     rows: int = PREVIEW_ROWS,
     progress: Progress | None = None,
+    shown_only: bool = False,
 ) -> Preview:
     """What the wizard shows: detection, the first rows, the mapping with its guesses,
     the problems of those rows and, given a database, the whole file validated in a dry
-    run that is rolled back (rows OK / with problems, to create / to update)."""
+    run that is rolled back (rows OK / with problems, to create / to update).
+
+    ``shown_only``: the dry run stops after the rows shown, so their problems are those
+    the desk would find (an unknown owner, an account to match) without reading a million
+    rows to tint twenty; only ``problems`` is filled in then, the counts stay unknown.
+    What a later row would change about an earlier one (two rows of one contact merged)
+    is seen by the whole-file check only."""
     _check_type(record_type)
     spec = _resolve_options(record_type, match)
     source = _open_source(Path(path), encoding, delimiter)
@@ -3680,6 +3695,7 @@ def preview_csv(
     )
     if db is None or missing:
         return preview
+    last_line = (preview.row_lines[-1] if preview.row_lines else 0) if shown_only else None
     with db.reading() as session:
         report = _run(
             session,
@@ -3695,10 +3711,13 @@ def preview_csv(
             user_id=None,
             date_order=order,
             dry_run=True,
+            last_line=last_line,
         )
     for rejected in report.rejected:
         if rejected.line in set(preview.row_lines):
             problems[rejected.line] = list(rejected.problems)
+    if shown_only:
+        return replace(preview, problems=problems)
     bad_lines = len({r.line for r in report.rejected})
     return replace(
         preview,

@@ -818,11 +818,11 @@ class FormatPage(QWizardPage):
     # Reading the rows finds the cells that are not numbers, dates or yes/no; whether an
     # e-mail address is valid, an owner exists or an account can be found is decided when
     # the rows are checked against the desk. The check page does that for the whole file
-    # (``preview_csv`` with a database); the same call here, in the background, tints the
-    # rows shown exactly as the check will reject them, so no row looks fine on this page
-    # and is refused two pages later. The service has no call that checks only the first
-    # rows against the desk, so this runs the dry run of the whole file: cancelled as soon
-    # as the options change or the user moves on.
+    # (``preview_csv`` with a database); the same call here, for the rows shown only
+    # (``shown_only``) and in the background, tints them as the check will reject them, so
+    # no row looks fine on this page and is refused two pages later. A million-row file is
+    # not read to tint twenty rows; the job is cancelled as soon as the options change or
+    # the user moves on.
 
     def _check_rows(self, preview: Preview) -> None:
         self.stop_check()
@@ -836,6 +836,7 @@ class FormatPage(QWizardPage):
             self,
             on_done=lambda result: self._rows_checked(token, result),
             on_error=lambda _error: self._check_failed(token),
+            shown_only=True,
         )
         job.progressed.connect(lambda done, total: self._check_progressed(token, done, total))
         self.check_label.setText("Checking these rows against your desk…")
@@ -879,15 +880,24 @@ def _dry_run(
     *,
     on_done: Callable[[Preview], None],
     on_error: Callable[[BaseException], None],
+    shown_only: bool = False,
 ) -> Job[Preview]:
-    """The whole file checked against the desk with the wizard's current options and
-    rolled back (``preview_csv`` with a database), as an unstarted background job that
-    reports through the page's own callbacks; a cancel is silent, the page asked for it."""
+    """The whole file (or, ``shown_only``, the rows a page shows) checked against the desk
+    with the wizard's current options and rolled back (``preview_csv`` with a database),
+    as an unstarted background job that reports through the page's own callbacks; a
+    cancel is silent, the page asked for it."""
     options = wizard.import_options()
     now = wizard.clock()
 
     def check(db: Database, progress: Callable[[int, int], bool]) -> Preview:
-        return preview_csv(db=db, now=now, progress=progress, rows=PREVIEW_ROWS, **options)
+        return preview_csv(
+            db=db,
+            now=now,
+            progress=progress,
+            rows=PREVIEW_ROWS,
+            shown_only=shown_only,
+            **options,
+        )
 
     return Job(
         wizard.db_url,

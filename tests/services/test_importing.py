@@ -817,6 +817,39 @@ def test_preview_with_a_database_counts_without_writing(
     assert contacts(small_desk)["ana@acme.example"]["city"] is None
 
 
+def test_preview_can_check_only_the_rows_it_shows(
+    small_desk: Database, now: datetime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wizard's format page tints the rows it shows as the desk would judge them,
+    without a dry run of the whole file: the rows after them are not even read."""
+    path = write(
+        tmp_path / "a.csv",
+        b"email,type,occurred_at\r\n"
+        b"ana@acme.example,call,2026-11-20 10:00\r\n"
+        b"nobody@x.example,call,2026-11-20 10:00\r\n"
+        + b"later@x.example,call,2026-11-20 10:00\r\n"
+        * 500,
+    )
+    read: list[int] = []
+    real_batch = importing._Reader.batch
+
+    def batch(reader: Any, size: int) -> list[tuple[int, list[str]]]:
+        records = real_batch(reader, size)
+        read.extend(line for line, _cells in records)
+        return records
+
+    monkeypatch.setattr(importing._Reader, "batch", batch)
+    shown = preview_csv(path, "activities", db=small_desk, now=now, rows=2, shown_only=True)
+    assert shown.row_lines == [2, 3]
+    assert [p.reason for p in shown.problems[3]] == ["no contact with e-mail nobody@x.example"]
+    assert list(shown.problems) == [3]
+    assert shown.total_rows is None and shown.report is None
+    assert read == [2, 3]
+    whole = preview_csv(path, "activities", db=small_desk, now=now, rows=2)
+    assert whole.problems == shown.problems
+    assert (whole.total_rows, whole.rows_with_problems) == (502, 501)
+
+
 # --- atomicity under a kill ------------------------------------------------------------------
 
 
