@@ -8,7 +8,7 @@ instant without loading 100,000 ORM objects, and lets a sort or a search be one 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -211,8 +211,38 @@ def lead_ids(db: Database, q: LeadQuery) -> list[int]:
     column = _lead_sort_column(q.sort, db)
     order = column.desc() if q.descending else column.asc()
     tie = Lead.id.desc() if q.descending else Lead.id.asc()
+    if _search_then_sort(q):
+        # The matches, from the one index that holds the search text (as one text: 100,000
+        # ids come 20 ms sooner than as rows), kept in the order of the whole list. Sorted
+        # by name, "a" takes 110 ms this way and 160 ms as one statement, which reads
+        # every lead's row through the name index to test its search text; "ana" 75 ms
+        # instead of 125.
+        matches = _apply_lead_filters(_lead_base([func.group_concat(Lead.id)], False), q)
+        with db.engine.connect() as conn:
+            text = conn.execute(matches).scalar()
+        matching = set(map(int, text.split(","))) if text else set()
+        unsearched = replace(q, search="")
+        everyone = _apply_lead_filters(_lead_base([Lead.id], _needs_joins(q)), unsearched)
+        return [i for i in _ids(db, everyone.order_by(order, tie)) if i in matching]
     query = _apply_lead_filters(_lead_base([Lead.id], _needs_joins(q)), q)
     return _ids(db, query.order_by(order, tie))
+
+
+def _search_then_sort(q: LeadQuery) -> bool:
+    """Whether a search of the whole list is cheaper done apart from its sort: when the
+    list is sorted by an indexed column other than the score (whose index holds the search
+    text) and nothing else narrows the leads (a queue or a filter leaves few rows to test
+    one by one; the stage and owner sorts compute their key, best for the matches only)."""
+    plain = replace(q, search="", sort="score", descending=True, queue=None, me=None)
+    return (
+        q.sort in _INDEXED_SORTS
+        and bool(search_words(q.search))
+        and q.queue in (None, "all")
+        and plain == LeadQuery()
+    )
+
+
+_INDEXED_SORTS = frozenset({"name", "company", "topic", "last_activity"})
 
 
 def _needs_joins(q: LeadQuery) -> bool:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import pytest
+
 from leaddesk.services import lists
 from leaddesk.services.lists import AccountQuery, ContactQuery, LeadQuery
 from leaddesk.store.database import Database
@@ -97,3 +101,37 @@ def test_search_ignores_accents_and_follows_edits(small_desk: Database) -> None:
     assert _names(small_desk, LeadQuery(search="GONCALVES")) == ["Carla Gonçalves"]
     by_company = _names(small_desk, LeadQuery(sort="company", descending=False))
     assert by_company[:3] == ["Ana Souza", "Ana Souza", "Bruno Lima"]  # "Açaí" sorts as "acai"
+
+
+def test_a_search_sorted_by_a_column_finds_what_one_statement_finds(
+    db: Database, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sorted by name, company, topic or last activity, a search of the whole list takes
+    its matches from the search index and keeps them in the list's order: the same ids,
+    in the same order, as the single statement that filters and sorts at once."""
+    from leaddesk.services.demo import generate_demo
+
+    generate_demo(db, leads=400, seed=3, now=now)
+    queries = [
+        LeadQuery(search=text, sort=sort, descending=descending, queue=queue, me=2)
+        for text in ("a", "an", "ana", "silva gmbh", "example.com", "pricing", "zzzq", "50%_")
+        for sort in ("name", "company", "topic", "last_activity")
+        for descending in (False, True)
+        for queue in (None, "all")
+    ]
+    assert all(lists._search_then_sort(q) for q in queries)
+    found = [lists.lead_ids(db, q) for q in queries]
+    assert any(len(ids) > 100 for ids in found) and any(0 < len(ids) < 50 for ids in found)
+    monkeypatch.setattr(lists, "_search_then_sort", lambda _q: False)
+    assert [lists.lead_ids(db, q) for q in queries] == found
+
+
+def test_a_narrowed_or_score_sorted_search_stays_one_statement() -> None:
+    for q in (
+        LeadQuery(search="ana", sort="score"),
+        LeadQuery(search="ana", sort="stage"),
+        LeadQuery(search="ana", sort="name", queue="mine", me=2),
+        LeadQuery(search="ana", sort="name", stage="inquiry"),
+        LeadQuery(search="", sort="name"),
+    ):
+        assert not lists._search_then_sort(q), q
