@@ -989,6 +989,10 @@ class MainWindow(QMainWindow):
         for tab in self.list_tabs:
             if tab.model.is_loaded or tab is self.current_tab:
                 tab.model.set_search(tab.search)
+                if not tab.view.currentIndex().isValid():
+                    # No lead of the old list kept its place in the new one: the new list
+                    # starts at its first row, not at the old list's scroll position.
+                    tab.view.scrollToTop()
         self._update_status()
 
     def focus_search(self) -> None:

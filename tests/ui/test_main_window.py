@@ -90,6 +90,27 @@ def test_typing_a_search_narrows_the_list_after_a_pause(
     qtbot.waitUntil(lambda: window.leads_model.rowCount() == 6)
 
 
+def test_a_new_search_shows_its_results_from_the_top(
+    qtbot: QtBot, make_window: MakeWindow, db: Database
+) -> None:
+    """Scrolled down a long list (here: sorting by name kept the top-scored lead in view,
+    far down), a search starts at its first result, not wherever the old list was."""
+    from leaddesk.services.demo import generate_demo
+
+    generate_demo(db, leads=300, now=NOW)
+    window = make_window(db)
+    window.resize(1280, 800)
+    view, bar = window.leads_view, window.leads_view.verticalScrollBar()
+    keys = [c.sort_key for c in window.leads_model.columns]
+    view.setCurrentIndex(window.leads_model.index(0, 0))
+    view.sortByColumn(keys.index("name"), Qt.SortOrder.AscendingOrder)
+    qtbot.waitUntil(lambda: bar.value() > 0)
+    qtbot.keyClicks(window.search, "an")
+    qtbot.waitUntil(lambda: window.leads_model.rowCount() < 300)
+    assert window.leads_model.rowCount() > 50
+    assert bar.maximum() > 0 and bar.value() == 0
+
+
 def test_sorting_by_header_reorders_the_names(
     qtbot: QtBot, make_window: MakeWindow, small_desk: Database
 ) -> None:
