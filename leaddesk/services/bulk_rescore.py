@@ -85,6 +85,7 @@ from leaddesk.domain.scoring import (
 from leaddesk.services import recompute
 from leaddesk.services.recompute import ACCOUNT_FACT_FIELDS, CONTACT_FACT_FIELDS, ActiveModel
 from leaddesk.store.models import Lead, LeadScore, ScoreHistory
+from leaddesk.store.sqlite_values import sqlite_datetime
 
 __all__ = ["BulkResult", "bulk_rescore", "bulk_totals"]
 
@@ -136,12 +137,6 @@ def _utc_naive(moment: datetime) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         return moment.replace(tzinfo=None)
     return moment.astimezone(UTC).replace(tzinfo=None)
-
-
-def _db_text(moment: datetime) -> str:
-    """The text SQLAlchemy's SQLite DateTime stores: wall-clock fields, tzinfo dropped,
-    so that rows written here are byte-identical to those the ORM would write."""
-    return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _leaf_fields(cond: Condition, out: list[str]) -> list[str]:
@@ -277,7 +272,7 @@ class _Planner:
 
     def __init__(self, now: datetime, function: str) -> None:
         self.now = now
-        self.now_text = _db_text(now)
+        self.now_text = sqlite_datetime(now)
         self.function = function
         self.columns: list[str] = []
         self.kinds: list[str] = []
@@ -346,7 +341,7 @@ class _Planner:
                     continue
                 period = timedelta(days=rule.days)
                 column = self.inactivity_column(rule.activity_types)
-                cutoff = _db_text(self.now - period)
+                cutoff = sqlite_datetime(self.now - period)
                 plan.inactivity.append((column, period, cutoff, rule.repeat, rule.points, is_fit))
             elif rule.kind == ACTIVITY and rule.activity is not None:
                 self._activity(rule, rule.activity, is_fit, plan, terms, conditional, bound)
@@ -382,7 +377,7 @@ class _Planner:
         expiry = (
             None
             if rule.expires_after_days is None
-            else _db_text(self.now - timedelta(days=rule.expires_after_days))
+            else sqlite_datetime(self.now - timedelta(days=rule.expires_after_days))
         )
         limit = _limit(rule.max_times)
         if limit is not None:
@@ -1550,7 +1545,7 @@ def _write(
     now: datetime,
     cause: str,
 ) -> BulkResult:
-    at = _db_text(now)
+    at = sqlite_datetime(now)
     score_rows: list[tuple[object, ...]] = []
     history_rows: list[tuple[object, ...]] = []
     touched: set[int] = set()

@@ -3,7 +3,10 @@ transaction, tags once, roles refused, assignment, audit, rules, queues, the edi
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -15,7 +18,7 @@ from leaddesk.services.errors import ServiceError
 from leaddesk.services.lists import LeadQuery, lead_ids, queue_counts
 from leaddesk.services.process import Actor, DisqualificationRule, StageEdit
 from leaddesk.store.database import Database
-from leaddesk.store.models import LeadEvent
+from leaddesk.store.models import Lead, LeadEvent, User
 
 CALLS = ScoringModel(
     name="Calls",
@@ -205,3 +208,59 @@ def test_process_editor_renames_adds_and_removes_with_migration(
         process.save_stages(small_desk, without[1:], team["admin"], now)
     with pytest.raises(ServiceError, match="cannot edit the process"):
         process.save_stages(small_desk, without, team["telemarketer"], now)
+
+
+def test_outcomes_written_and_read_through_the_driver_are_what_core_does(
+    tmp_path: Path, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``write_outcomes`` pre-encodes its values for SQLite's driver; the same outcomes
+    through SQLAlchemy Core must leave the same leads and the same audit rows."""
+    from leaddesk.domain import process as proc
+    from leaddesk.services.desk import open_desk
+    from tests.factories import build_small_desk
+
+    def desk(name: str) -> Database:
+        db = open_desk(f"sqlite:///{tmp_path / name}", now).db
+        build_small_desk(db, now)
+        return db
+
+    def apply(db: Database) -> tuple[list[Any], list[Any]]:
+        with db.transaction() as session:
+            stages = process.load_stages(session)
+            ids = sorted(session.scalars(select(Lead.id)))
+            states = {i: process.lead_state(session, session.get_one(Lead, i)) for i in ids}
+            owner = session.scalars(select(User.id)).first()
+            outcomes = [
+                (ids[0], proc.set_flag(states[ids[0]], "telemarketing_ready", True, stages)),
+                (ids[1], proc.set_status(states[ids[1]], "disqualified", "No budget — ’quotes’")),
+                (ids[2], proc.assign(states[ids[2]], owner, "Admin")),
+                (ids[3], proc.set_status(states[ids[3]], "won", None)),
+            ]
+            tagged = replace(states[ids[4]], tags=("priority", "é"))
+            outcomes.append((ids[4], proc.Outcome(tagged, (proc.Change("tag", None, "é"),))))
+            process.write_outcomes(
+                session, outcomes, actor_id=owner, automatic=False, now=now + timedelta(hours=1)
+            )
+        with db.engine.connect() as conn:
+            leads = [tuple(r) for r in conn.exec_driver_sql("SELECT * FROM leads ORDER BY id")]
+            events = [
+                tuple(r) for r in conn.exec_driver_sql("SELECT * FROM lead_events ORDER BY id")
+            ]
+        return leads, events
+
+    fast, core = desk("fast.sqlite"), desk("core.sqlite")
+    try:
+        written = apply(fast)
+        assert len(written[1]) >= 5
+        with fast.reading() as session:  # and read back, both ways, as the same states
+            ids = sorted(session.scalars(select(Lead.id)))
+            states = process._states_sqlite(session, ids)
+            assert states == process._states_core(session, ids)
+            assert {s.tags for s in states.values()} >= {(), ("priority", "é")}
+            assert any(s.owner_role for s in states.values())
+            assert all(type(s.sales_ready) is bool for s in states.values())
+        monkeypatch.setattr(process, "_write_outcomes_sqlite", process._write_outcomes_core)
+        assert apply(core) == written
+    finally:
+        fast.dispose()
+        core.dispose()
