@@ -14,8 +14,10 @@ import logging
 import os
 import pickle
 import random
+import site
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -229,24 +231,41 @@ def _desk_start(session: Session) -> DeskStart:
 
 def _child_command() -> list[str] | None:
     """The interpreter running this program, on the row generator; None when Python cannot
-    say where it is (an embedded interpreter)."""
+    say where it is (an embedded interpreter). ``-P``: the folder the app was started
+    from is not put on the child's path, where a ``queue.py`` of the user's would shadow
+    the standard library's."""
     if not sys.executable:
         return None
-    return [sys.executable, "-m", "leaddesk.services.demo_rows"]
+    return [sys.executable, "-P", "-m", "leaddesk.services.demo_rows"]
+
+
+def _child_environment() -> dict[str, str]:
+    """This environment, plus the folder holding the ``leaddesk`` package when it is not
+    an installed one (a source checkout): installed, the child finds it as this process
+    did, and putting site-packages on PYTHONPATH would put it before the standard library."""
+    env = dict(os.environ)
+    package_root = os.path.realpath(Path(__file__).resolve().parents[2])
+    paths = sysconfig.get_paths()
+    installed = {os.path.realpath(paths[k]) for k in ("purelib", "platlib")}
+    installed.add(os.path.realpath(site.getusersitepackages()))
+    if package_root not in installed:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    return env
 
 
 def _generate_in_child(request: Request, write: Emit) -> DemoSummary | None:
     """The rows made by ``python -m leaddesk.services.demo_rows`` while this process writes
     the batch before: 2.2 s of Python and 2 s of inserts for 100,000 leads overlap on two
-    cores instead of adding up. None when no child could be started (the caller then
-    makes the rows itself). A cancel or an error stops the child; its rows were only ever
-    written inside the caller's transaction, so the rollback takes them back."""
+    cores instead of adding up.
+
+    None when no child could be started or it ended before its first batch (the caller
+    then makes the rows itself: a child that cannot run must not cost the user the demo).
+    A child that fails later is an error. A cancel or an error stops the child; its rows
+    were only ever written inside the caller's transaction, so the rollback takes them
+    back."""
     command = _child_command()
     if command is None:
         return None
-    package_root = str(Path(__file__).resolve().parents[2])
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     with tempfile.TemporaryFile() as stderr:
         try:
             child = subprocess.Popen(
@@ -254,26 +273,33 @@ def _generate_in_child(request: Request, write: Emit) -> DemoSummary | None:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=stderr,
-                env=env,
+                env=_child_environment(),
             )
         except OSError as exc:
             log.warning("demo rows made in this process: no child process (%s)", exc)
             return None
+        received = 0
         try:
             assert child.stdin is not None and child.stdout is not None
-            with child.stdin:
-                pickle.dump(request, child.stdin, pickle.HIGHEST_PROTOCOL)
+            try:
+                with child.stdin:
+                    pickle.dump(request, child.stdin, pickle.HIGHEST_PROTOCOL)
+            except BrokenPipeError:
+                pass  # it died at once; what it said is read below
             while True:
                 try:
                     message = pickle.load(child.stdout)
-                except EOFError:
+                except (EOFError, pickle.UnpicklingError):
                     child.wait()
                     stderr.seek(0)
                     said = stderr.read().decode("utf-8", "replace").strip()
-                    raise RuntimeError(
-                        f"the demo's row generator stopped (exit code {child.returncode})"
-                        + (f": {said.splitlines()[-1]}" if said else "")
-                    ) from None
+                    ended = f"the demo's row generator stopped (exit code {child.returncode})"
+                    ended += f": {said.splitlines()[-1]}" if said else ""
+                    if not received:
+                        log.warning("demo rows made in this process: %s", ended)
+                        return None
+                    raise RuntimeError(ended) from None
+                received += 1
                 if message[0] == "rows":
                     write(message[1], message[2])
                 elif message[0] == "end":

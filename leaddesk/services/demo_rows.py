@@ -1287,8 +1287,11 @@ def serve(source: BinaryIO, sink: BinaryIO) -> int:
                 view = memoryview(message)
                 while view:
                     view = view[os.write(descriptor, view) :]
-        except OSError:  # the parent stopped reading (a cancel): it ends this process
-            pass
+        except OSError:
+            # The parent stopped reading: a cancel (it kills this process anyway) or the
+            # parent died. Nothing will read what is still to come; stop at once rather
+            # than block the generator on a full outbox.
+            os._exit(1)
 
     def post(message: tuple[Any, ...]) -> None:
         outbox.put(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))

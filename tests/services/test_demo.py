@@ -615,25 +615,114 @@ def test_cancelling_stops_the_child_and_leaves_the_desk_as_it_was(
     assert len(children) == 1 and children[0].returncode is not None
 
 
-def test_a_child_that_dies_is_an_error_and_writes_nothing(
+DIES_AFTER_ONE_BATCH = """
+import pickle, sys
+pickle.load(sys.stdin.buffer)
+sys.stdout.buffer.write(pickle.dumps(("rows", ([], [], [], [], []), 0)))
+sys.stdout.buffer.write(pickle.dumps(("rows", ([], [], [], [], []), 0))[:9])  # cut short
+sys.stdout.flush()
+print("out of memory", file=sys.stderr)
+sys.exit(3)
+"""
+
+
+def test_a_child_that_dies_midway_is_an_error_and_writes_nothing(
     db: Database, now: datetime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import sys
 
     monkeypatch.setattr(demo, "CHILD_MIN_LEADS", 100)
     monkeypatch.setattr(
-        demo,
-        "_child_command",
-        lambda: [
-            sys.executable,
-            "-c",
-            "import sys; print('out of memory', file=sys.stderr); sys.exit(3)",
-        ],
+        demo, "_child_command", lambda: [sys.executable, "-c", DIES_AFTER_ONE_BATCH]
     )
     before = _counts(db)
     with pytest.raises(RuntimeError, match=r"exit code 3\): out of memory"):
         generate_demo(db, leads=300, now=now)
     assert _counts(db) == before
+
+
+@pytest.mark.parametrize("request_size", ["small", "larger than a pipe"])
+def test_a_child_that_dies_at_once_leaves_the_rows_to_this_process(
+    tmp_path: Path,
+    now: datetime,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    request_size: str,
+) -> None:
+    """A child that cannot run (a broken environment) must not cost the user the demo."""
+    import sys
+
+    here, fallback = _fresh(tmp_path / "here.sqlite", now), _fresh(tmp_path / "fb.sqlite", now)
+    try:
+        if request_size != "small":  # the request (the desk's e-mails) fills the pipe
+            for db in (here, fallback):
+                generate_demo(db, leads=3000, seed=1, now=now)
+        generate_demo(here, leads=200, seed=2, now=now)
+        monkeypatch.setattr(demo, "CHILD_MIN_LEADS", 100)
+        monkeypatch.setattr(
+            demo,
+            "_child_command",
+            lambda: [sys.executable, "-c", "import sys; print('no module', file=sys.stderr)"],
+        )
+        with caplog.at_level("WARNING", logger=demo.__name__):
+            generate_demo(fallback, leads=200, seed=2, now=now)
+        assert "demo rows made in this process" in caplog.text and "no module" in caplog.text
+        for table in TABLES:
+            assert _rows(fallback, table) == _rows(here, table), table
+    finally:
+        here.dispose()
+        fallback.dispose()
+
+
+def test_a_child_whose_parent_stops_reading_ends(tmp_path: Path, now: datetime) -> None:
+    """The parent killed or crashed: the child must not stay behind, blocked on a full
+    outbox, for ever."""
+    import pickle
+    import subprocess
+
+    from leaddesk.services.demo_rows import DeskStart, Request
+
+    start = DeskStart(frozenset(), frozenset(), frozenset(), 1, 1, 1, 1, 1)
+    request = Request(start, 7, now, True, 100_000, True)
+    command = demo._child_command()
+    assert command is not None
+    child = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=demo._child_environment()
+    )
+    try:
+        assert child.stdin is not None and child.stdout is not None
+        with child.stdin:
+            pickle.dump(request, child.stdin)
+        assert pickle.load(child.stdout)[0] == "rows"
+        child.stdout.close()
+        assert child.wait(timeout=60) != 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+def test_a_module_in_the_users_folder_does_not_reach_the_child(
+    tmp_path: Path,
+    now: datetime,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The app started from a folder holding a ``queue.py``: the child must still import
+    the standard library's (and make the rows, not leave them to the fallback)."""
+    folder = tmp_path / "work"
+    folder.mkdir()
+    (folder / "queue.py").write_text("raise ImportError('the user's own queue.py')\n")
+    monkeypatch.chdir(folder)
+    monkeypatch.setattr(demo, "CHILD_MIN_LEADS", 100)
+    db = _fresh(tmp_path / "desk.sqlite", now)
+    try:
+        with caplog.at_level("WARNING", logger=demo.__name__):
+            summary = generate_demo(db, leads=200, now=now)
+        assert summary.leads == 200
+        assert "made in this process" not in caplog.text
+    finally:
+        db.dispose()
 
 
 @pytest.mark.parametrize("executable", ["missing", "unknown"])
