@@ -105,7 +105,8 @@ _BULK_SETTINGS = "leaddesk.bulk_settings"
 def _bulk_settings_undone(dbapi_connection: Any, record: Any) -> None:
     """On the way back into the pool, after the bulk transaction's commit or rollback: the
     next user of the connection gets the usual cache and fallback checkpoint."""
-    if record is not None and record.info.pop(_BULK_SETTINGS, False):
+    changed = record is not None and record.info.pop(_BULK_SETTINGS, False)
+    if changed and dbapi_connection is not None:  # None: invalidated (e.g. Ctrl+C), closed
         dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
         dbapi_connection.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
 

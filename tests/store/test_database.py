@@ -72,3 +72,15 @@ def test_the_connection_gets_its_usual_settings_back_after_a_bulk_job(
             raise Boom
     with db.transaction() as session:
         assert settings(session) == (WAL_AUTOCHECKPOINT_PAGES, CACHE_KIB)
+
+
+def test_an_invalidated_connection_has_no_settings_to_restore() -> None:
+    """Ctrl+C in a bulk job: SQLAlchemy discards the connection and the pool checks in
+    its record without one; undoing the settings must not fail (and hide the Ctrl+C)."""
+    from types import SimpleNamespace
+
+    from leaddesk.store import database
+
+    record = SimpleNamespace(info={database._BULK_SETTINGS: True})
+    database._bulk_settings_undone(None, record)
+    assert record.info == {}
