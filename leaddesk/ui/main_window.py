@@ -988,8 +988,8 @@ class MainWindow(QMainWindow):
     def _apply_search(self) -> None:
         for tab in self.list_tabs:
             if tab.model.is_loaded or tab is self.current_tab:
-                tab.model.set_search(tab.search)
-                if not tab.view.currentIndex().isValid():
+                searched = tab.model.set_search(tab.search)
+                if searched and not tab.view.currentIndex().isValid():
                     # No lead of the old list kept its place in the new one: the new list
                     # starts at its first row, not at the old list's scroll position.
                     tab.view.scrollToTop()

@@ -138,20 +138,22 @@ class LazyTableModel(QAbstractTableModel):
         self._loaded = True
         self.endResetModel()
 
-    def set_search(self, text: str) -> None:
-        self._change_query(search=text.strip())
+    def set_search(self, text: str) -> bool:
+        """Search; True when the list was read again (the text changed the query)."""
+        return self._change_query(search=text.strip())
 
     def set_filter(self, **criteria: Any) -> None:
         """Narrow the list by query fields (``contact_id=7``); ``None`` lifts a filter."""
         self._change_query(**criteria)
 
-    def _change_query(self, **changes: Any) -> None:
+    def _change_query(self, **changes: Any) -> bool:
         updated = replace(self._query, **changes)
         if updated == self._query and self._loaded:
-            return
+            return False
         self._query = updated
         if self._loaded:
             self.reload()
+        return self._loaded
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         """Sort in SQL. Rows keep their selection: a sort is a layout change, not a reset."""

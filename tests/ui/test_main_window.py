@@ -109,6 +109,11 @@ def test_a_new_search_shows_its_results_from_the_top(
     qtbot.waitUntil(lambda: window.leads_model.rowCount() < 300)
     assert window.leads_model.rowCount() > 50
     assert bar.maximum() > 0 and bar.value() == 0
+    # Scrolled down this list, a search that changes nothing leaves the place alone.
+    bar.setValue(bar.maximum() // 2)
+    window.search.setText("an ")
+    window._apply_search()
+    assert bar.value() == bar.maximum() // 2
 
 
 def test_sorting_by_header_reorders_the_names(
