@@ -456,8 +456,11 @@ class _Reader:
         read is read again by ``rows``, to fail at the same line with the same words."""
         reader = self._csv
         start = reader.line_num
-        if self.last_line is not None and start >= self.last_line:
-            return []
+        if self.last_line is not None:
+            if start >= self.last_line:
+                return []
+            # A record takes at least one line: no more records than lines are left.
+            size = min(size, self.last_line - start)
         try:
             records = list(islice(reader, size))
         except (UnicodeDecodeError, csv.Error):

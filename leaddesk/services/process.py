@@ -726,6 +726,7 @@ def _states_sqlite(session: Session, lead_ids: Sequence[int]) -> dict[int, LeadS
     """``_states`` through the driver: Core's result processing (JSON and booleans for
     every row) was most of the 2 s this took for 100,000 leads. Tag lists are decoded
     once per distinct text; flags arrive as 0/1 and are made booleans."""
+    session.flush()  # the driver does not autoflush as Core's reads do
     out: dict[int, LeadState] = {}
     decoded: dict[str | None, list[Any]] = {None: []}
     driver: Any = session.connection().connection.driver_connection

@@ -836,7 +836,10 @@ def test_preview_can_check_only_the_rows_it_shows(
     def batch(reader: Any, size: int) -> list[tuple[int, list[str]]]:
         records = real_batch(reader, size)
         read.extend(line for line, _cells in records)
+        parsed.append(reader._csv.line_num)  # what the csv module went through
         return records
+
+    parsed: list[int] = []
 
     monkeypatch.setattr(importing._Reader, "batch", batch)
     shown = preview_csv(path, "activities", db=small_desk, now=now, rows=2, shown_only=True)
@@ -845,6 +848,7 @@ def test_preview_can_check_only_the_rows_it_shows(
     assert list(shown.problems) == [3]
     assert shown.total_rows is None and shown.report is None
     assert read == [2, 3]
+    assert max(parsed) <= 3
     whole = preview_csv(path, "activities", db=small_desk, now=now, rows=2)
     assert whole.problems == shown.problems
     assert (whole.total_rows, whole.rows_with_problems) == (502, 501)

@@ -259,6 +259,9 @@ def test_outcomes_written_and_read_through_the_driver_are_what_core_does(
             assert {s.tags for s in states.values()} >= {(), ("priority", "é")}
             assert any(s.owner_role for s in states.values())
             assert all(type(s.sales_ready) is bool for s in states.values())
+            # What the session holds unflushed is read too, as Core's autoflush does.
+            session.get_one(Lead, ids[5]).stage = "sales_acceptance"
+            assert process._states_sqlite(session, ids[5:6])[ids[5]].stage == "sales_acceptance"
         monkeypatch.setattr(process, "_write_outcomes_sqlite", process._write_outcomes_core)
         assert apply(core) == written
     finally:
