@@ -30,8 +30,9 @@ Why the data has this shape:
   ``lead_id``; replies, product usage and sales activities do too, the rest has none.
   Nothing is dated after ``now`` or before the contact's first lead minus two days.
 
-This module only makes rows, and imports nothing heavier than the standard library: a
-big demo runs it in a child process (``python -m leaddesk.services.demo_rows``) while
+This module only makes rows, and imports nothing heavier than the standard library (the
+storage encodings come from ``store.sqlite_values``, itself standard library only): a big
+demo runs it in a child process (``python -m leaddesk.services.demo_rows``) while
 ``services.demo`` writes the previous batch on the parent's connection, so the two cores
 share the work. Rows are tuples with JSON and datetimes pre-encoded in exactly the text
 SQLAlchemy's own types would store (SQLite), or Python values for other databases.
@@ -43,7 +44,6 @@ rows, in the child or not.
 from __future__ import annotations
 
 import functools
-import json
 import math
 import os
 import pickle
@@ -61,6 +61,7 @@ from operator import itemgetter
 from typing import Any, BinaryIO
 
 from leaddesk.domain.search_text import lead_labels
+from leaddesk.store.sqlite_values import sqlite_datetime, sqlite_json
 
 DESK_DOMAIN = "leaddesk.example"
 WINDOW = timedelta(days=182)
@@ -571,7 +572,7 @@ def constant_columns(raw: bool) -> dict[str, dict[str, Any]]:
     encoding: a new lead is an open inquiry nobody has scored or flagged yet. They are not
     in the rows: the writer puts them in the INSERT once (half of a lead's columns, which
     the child would otherwise pickle and the driver bind 100,000 times)."""
-    empty = json.dumps({}) if raw else {}
+    empty = sqlite_json({}) if raw else {}
     return {
         "leads": {
             "stage": "inquiry",
@@ -684,11 +685,11 @@ class _Codec:
             return self.base + timedelta(seconds=seconds)
         day, rest = divmod(seconds + self._offset, DAY)
         if not 0 <= day < self.DAYS:
-            return (self.base + timedelta(seconds=seconds)).isoformat(" ", "microseconds")
+            return sqlite_datetime(self.base + timedelta(seconds=seconds))
         return self._days[day] + self._clock[rest]
 
     def json(self, value: Any) -> Any:
-        return json.dumps(value) if self.raw else value
+        return sqlite_json(value) if self.raw else value
 
 
 class RowGenerator:

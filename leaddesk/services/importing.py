@@ -47,7 +47,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import compress, islice, repeat
-from operator import getitem, is_, itemgetter, methodcaller
+from operator import getitem, is_, itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -112,6 +112,7 @@ from leaddesk.store.models import (
     Stage,
     User,
 )
+from leaddesk.store.sqlite_values import sqlite_datetime, sqlite_naive_datetime
 
 CHUNK_ROWS = 20_000
 PREVIEW_ROWS = 20
@@ -638,7 +639,7 @@ def _iso_utc_column(cells: Sequence[str]) -> tuple[list[datetime], list[str] | N
     allowed ones.
 
     Also, when every cell has whole seconds or all six digits of microseconds, the
-    times as SQLite stores them (``_sqlite_datetime``: a space for ``T``, six digits of
+    times as SQLite stores them (``sqlite_datetime``: a space for ``T``, six digits of
     microseconds, no ``Z``), by string operations on the whole column instead of an
     ``isoformat`` per row."""
     if not cells:
@@ -814,16 +815,6 @@ class _RowParser:
 # --- writing --------------------------------------------------------------------------------
 
 
-def _sqlite_datetime(value: datetime) -> str:
-    """Exactly the text SQLAlchemy's DateTime stores on SQLite, so rows written here
-    compare and sort with rows the ORM wrote."""
-    return value.isoformat(" ", "microseconds")
-
-
-_sqlite_time: Callable[[datetime], str] = methodcaller("isoformat", " ", "microseconds")
-"""``_sqlite_datetime`` for ``map`` over a column (no Python call per value)."""
-
-
 def _encoder(table: Table, name: str) -> Callable[[Any], Any] | None:
     kind = table.c[name].type
     if isinstance(kind, JSON):
@@ -839,7 +830,7 @@ def _memo_datetime() -> Callable[[datetime], str]:
 
     def encode(value: datetime) -> str:
         if value is not last[0]:
-            last[0], last[1] = value, _sqlite_datetime(value)
+            last[0], last[1] = value, sqlite_datetime(value)
         return str(last[1])
 
     return encode
@@ -1135,9 +1126,9 @@ def _fill_temp_ids(store: _Store, values: Mapping[int, datetime | None]) -> None
     if store.raw and any(values.values()):
         ats = list(values.values())
         if None in ats:
-            rows = [(i, None if at is None else _sqlite_datetime(at)) for i, at in rows]
+            rows = [(i, None if at is None else sqlite_datetime(at)) for i, at in rows]
         else:
-            rows = zip(values, map(_sqlite_time, cast(list[datetime], ats)), strict=True)
+            rows = zip(values, map(sqlite_naive_datetime, cast(list[datetime], ats)), strict=True)
     if store.raw:
         store.executemany(f"INSERT INTO {_TEMP_IDS} (id, at) VALUES (?, ?)", rows)
     else:
@@ -2720,7 +2711,7 @@ class _Activities(_Importer):
         if not pending:
             return
         keys = list(pending)
-        times = list(map(_sqlite_time, (k[2] for k in keys))) if self.store.raw else []
+        times = list(map(sqlite_naive_datetime, (k[2] for k in keys))) if self.store.raw else []
         self._write(pending, keys, times, self._existing(keys, times))
 
     def _lead_topics(
@@ -2811,7 +2802,7 @@ class _Activities(_Importer):
             return False  # rows to fold together: the loop merges them
         times = list(map(itemgetter(8), rows))  # as stored, when prepare had them
         if None in times:
-            times = list(map(_sqlite_time, whens))
+            times = list(map(sqlite_naive_datetime, whens))
         props = list(map(itemgetter(6), rows))
         jsons = list(map(itemgetter(7), rows))
         if None in jsons:
@@ -2849,7 +2840,7 @@ class _Activities(_Importer):
         store = self.store
         blank = self.options.blank_overwrites
         raw = store.raw
-        now_value: Any = _sqlite_datetime(self.options.now) if raw else self.options.now
+        now_value: Any = sqlite_datetime(self.options.now) if raw else self.options.now
         inserts: list[tuple[Any, ...]] = []
         updates: list[dict[str, Any]] = []
         latest = self.latest
@@ -2966,7 +2957,7 @@ class _Activities(_Importer):
         """New activities given as columns (``_NAMES``, stored values), on SQLite. With
         the indexes set aside, straight from the columns in file order; else as rows
         in index order (``_insert``)."""
-        now_value = _sqlite_datetime(self.options.now)
+        now_value = sqlite_datetime(self.options.now)
         if not self._indexes_aside:
             self._insert(list(zip(*columns, repeat(None), repeat(now_value))))
             return

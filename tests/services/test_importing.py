@@ -40,6 +40,7 @@ from leaddesk.store.models import (
     Lead,
     ScoreHistory,
 )
+from leaddesk.store.sqlite_values import sqlite_datetime
 
 
 def write(path: Path, data: bytes) -> Path:
@@ -1286,7 +1287,7 @@ def test_a_column_of_iso_dates_reads_as_each_cell_would(cells: list[str]) -> Non
     whens, texts = read
     assert whens == [fmt.parse_datetime_utc(c) for c in cells]
     if texts is not None:
-        assert texts == [importing._sqlite_datetime(w) for w in whens]
+        assert texts == [sqlite_datetime(w) for w in whens]
     else:
         assert {len(c) for c in cells} - {20, 27}
 
